@@ -1,0 +1,127 @@
+import Fastify from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { DROVER_VERSION } from '../runtime/version.ts';
+import { authenticate, createTokenStore } from './auth.ts';
+import { errorHandler } from './errors.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { runRoutes } from './routes/runs.ts';
+import { siteRoutes } from './routes/sites.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+
+export type AppDeps = {
+  db: Db;
+  temporal: Client;
+  siteOfflineAfterMs: number;
+  metrics: Metrics;
+};
+
+export type BuildAppOptions = Omit<AppDeps, 'metrics'> & { logger?: Logger | false };
+
+const READY_CHECK_TIMEOUT_MS = 2_000;
+
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([
+    p,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref()),
+  ]);
+
+/** Builds the API without listening, so tests drive it with `inject`. */
+export const buildApp = async (opts: BuildAppOptions) => {
+  const deps: AppDeps = { ...opts, metrics: createMetrics() };
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'NotFound', message: `no route ${request.method} ${request.url}` } }),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'drover',
+        version: DROVER_VERSION,
+        description: 'Manager of managers for Kubernetes fleets. Every /v1 route needs `Authorization: Bearer <token>`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpRequests.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get(
+    '/healthz',
+    { schema: { summary: 'The process is up', tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  const ReadyBody = z.object({
+    status: z.enum(['ready', 'not-ready']),
+    checks: z.record(z.string(), z.object({ ok: z.boolean(), error: z.string().optional() })),
+  });
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Temporal and the database are reachable',
+        tags: ['health'],
+        response: { 200: ReadyBody, 503: ReadyBody },
+      },
+    },
+    async (_request, reply) => {
+      const check = async (what: string, probe: () => Promise<unknown>) =>
+        withTimeout(probe(), READY_CHECK_TIMEOUT_MS, what).then(
+          () => ({ ok: true }),
+          (err: unknown) => ({ ok: false, error: err instanceof Error ? err.message : String(err) }),
+        );
+      const [database, temporal] = await Promise.all([
+        check('database', () => opts.db.query('SELECT 1')),
+        check('temporal', () => opts.temporal.workflowService.getSystemInfo({})),
+      ]);
+      const ready = database.ok && temporal.ok;
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: { database, temporal } });
+    },
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'] } }, async (_request, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  );
+
+  const tokens = createTokenStore(opts.db);
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', authenticate(tokens));
+      await v1.register(siteRoutes(deps));
+      await v1.register(runRoutes(deps));
+      await v1.register(tokenRoutes(deps));
+    },
+    { prefix: '/v1' },
+  );
+
+  return app;
+};
+export type App = Awaited<ReturnType<typeof buildApp>>;

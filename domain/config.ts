@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { SiteName } from './sites.ts';
+
+/**
+ * Every setting drover reads, in one place, so README's table and the code cannot drift.
+ * Pure: callers pass the environment in, which keeps this testable and workflow-safe.
+ */
+type Env = Record<string, string | undefined>;
+
+const port = z.coerce.number().int().min(1).max(65535);
+const optionalPath = z.string().min(1).optional();
+
+const common = {
+  DROVER_HOME: z.string().min(1).default('.drover'),
+  DROVER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DROVER_TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  DROVER_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  DROVER_TEMPORAL_TLS_CA: optionalPath,
+  DROVER_TEMPORAL_TLS_CERT: optionalPath,
+  DROVER_TEMPORAL_TLS_KEY: optionalPath,
+  DROVER_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+};
+
+const database = {
+  /** Unset: the embedded PGlite that `make up` serves on a unix socket under DROVER_HOME. */
+  DATABASE_URL: z.string().min(1).optional(),
+};
+
+const ApiEnv = z.object({
+  ...common,
+  ...database,
+  DROVER_API_HOST: z.string().min(1).default('127.0.0.1'),
+  DROVER_API_PORT: port.default(8080),
+  /** Fixes the admin token instead of generating one on first start (compose, tests). */
+  DROVER_ADMIN_TOKEN: z.string().min(16).optional(),
+  DROVER_SITE_OFFLINE_AFTER_SECONDS: z.coerce.number().positive().default(75),
+});
+
+const ControlWorkerEnv = z.object({ ...common, ...database });
+
+const SubManagerEnv = z.object({
+  ...common,
+  DROVER_SITE: SiteName,
+  DROVER_SITE_DESCRIPTION: z.string().default(''),
+  /** Where this site's cluster credentials live; read only inside this process. */
+  DROVER_KUBECONFIG: optionalPath,
+});
+
+export type TemporalConnectionConfig = {
+  address: string;
+  namespace: string;
+  tls?: { caPath?: string; certPath?: string; keyPath?: string; serverName?: string };
+};
+
+export type ApiConfig = z.infer<typeof ApiEnv>;
+export type ControlWorkerConfig = z.infer<typeof ControlWorkerEnv>;
+export type SubManagerConfig = z.infer<typeof SubManagerEnv>;
+
+const parse = <T extends z.ZodType>(schema: T, env: Env): z.infer<T> => {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+};
+
+export const apiConfig = (env: Env): ApiConfig => parse(ApiEnv, env);
+export const controlWorkerConfig = (env: Env): ControlWorkerConfig => parse(ControlWorkerEnv, env);
+export const subManagerConfig = (env: Env): SubManagerConfig => parse(SubManagerEnv, env);
+
+export const temporalConnection = (c: z.infer<z.ZodObject<typeof common>>): TemporalConnectionConfig => {
+  const anyTls =
+    c.DROVER_TEMPORAL_TLS_CA ?? c.DROVER_TEMPORAL_TLS_CERT ?? c.DROVER_TEMPORAL_TLS_SERVER_NAME ?? undefined;
+  return {
+    address: c.DROVER_TEMPORAL_ADDRESS,
+    namespace: c.DROVER_TEMPORAL_NAMESPACE,
+    ...(anyTls === undefined
+      ? {}
+      : {
+          tls: {
+            ...(c.DROVER_TEMPORAL_TLS_CA ? { caPath: c.DROVER_TEMPORAL_TLS_CA } : {}),
+            ...(c.DROVER_TEMPORAL_TLS_CERT ? { certPath: c.DROVER_TEMPORAL_TLS_CERT } : {}),
+            ...(c.DROVER_TEMPORAL_TLS_KEY ? { keyPath: c.DROVER_TEMPORAL_TLS_KEY } : {}),
+            ...(c.DROVER_TEMPORAL_TLS_SERVER_NAME ? { serverName: c.DROVER_TEMPORAL_TLS_SERVER_NAME } : {}),
+          },
+        }),
+  };
+};
+
+/** The embedded database's socket directory, used when DATABASE_URL is unset. */
+export const embeddedDatabaseUrl = (absoluteHome: string): string =>
+  `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(`${absoluteHome}/db`)}`;

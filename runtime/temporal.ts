@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { Connection, Client } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import type { TemporalConnectionConfig } from '../domain/config.ts';
+import type { Logger } from './logger.ts';
+
+type TlsFiles = NonNullable<TemporalConnectionConfig['tls']>;
+
+const loadTls = async (tls: TlsFiles | undefined) => {
+  if (!tls) return undefined;
+  const [ca, crt, key] = await Promise.all([
+    tls.caPath ? readFile(tls.caPath) : undefined,
+    tls.certPath ? readFile(tls.certPath) : undefined,
+    tls.keyPath ? readFile(tls.keyPath) : undefined,
+  ]);
+  return {
+    ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
+    ...(ca ? { serverRootCACertificate: ca } : {}),
+    ...(crt && key ? { clientCertPair: { crt, key } } : {}),
+  };
+};
+
+/**
+ * A client that connects on first use, so the API starts (and reports not-ready) while
+ * Temporal is still down instead of crashing.
+ */
+export const createTemporalClient = async (config: TemporalConnectionConfig): Promise<Client> => {
+  const tls = await loadTls(config.tls);
+  const connection = Connection.lazy({ address: config.address, ...(tls ? { tls } : {}) });
+  return new Client({ connection, namespace: config.namespace });
+};
+
+/**
+ * Workers need a live connection to start. Processes may come up before Temporal does
+ * (compose, `make up`, a site whose link is down): wait for it with capped backoff.
+ */
+export const connectWorkerWithRetry = async (
+  config: TemporalConnectionConfig,
+  logger: Logger,
+  signal?: AbortSignal,
+): Promise<NativeConnection> => {
+  const tls = await loadTls(config.tls);
+  for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, 10_000)) {
+    try {
+      return await NativeConnection.connect({ address: config.address, ...(tls ? { tls } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      logger.warn(
+        { attempt, retryInMs: delay, address: config.address, err: (err as Error).message },
+        'temporal not reachable yet',
+      );
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+};
+
+/**
+ * The SDK logs every workflow bundle and state change at INFO; keep its chatter at WARN
+ * unless drover itself is asked to be verbose. Call once per process, before any worker.
+ */
+export const installWorkerRuntime = (droverLogLevel: string): void => {
+  const verbose = droverLogLevel === 'debug' || droverLogLevel === 'trace';
+  Runtime.install({ logger: new DefaultLogger(verbose ? 'DEBUG' : 'WARN') });
+};

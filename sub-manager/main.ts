@@ -1,0 +1,52 @@
+import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { createSiteActivities, defaultSiteIdentity } from '../activities/site/index.ts';
+import { subManagerConfig, temporalConnection } from '../domain/config.ts';
+import { runIdFor } from '../domain/runs.ts';
+import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../domain/task-queues.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { onShutdown } from '../runtime/shutdown.ts';
+import { connectWorkerWithRetry, installWorkerRuntime } from '../runtime/temporal.ts';
+import { DROVER_VERSION } from '../runtime/version.ts';
+
+/**
+ * The sub-manager: a worker inside a site. It only ever dials out to Temporal, polls its
+ * site's queue and keeps the site's credentials to itself.
+ */
+const config = subManagerConfig(process.env);
+const site = config.DROVER_SITE;
+const logger = createLogger('sub-manager', config.DROVER_LOG_LEVEL).child({ site });
+installWorkerRuntime(config.DROVER_LOG_LEVEL);
+const temporal = temporalConnection(config);
+const identity = defaultSiteIdentity(site);
+
+const connection = await connectWorkerWithRetry(temporal, logger);
+const worker = await Worker.create({
+  connection,
+  namespace: temporal.namespace,
+  taskQueue: siteTaskQueue(site),
+  identity,
+  activities: createSiteActivities({ site, identity, version: DROVER_VERSION }),
+});
+
+onShutdown(logger, async () => {
+  worker.shutdown();
+});
+
+// Announce the site through Temporal (the site has no path to the database). If an earlier
+// check-in is still waiting for the control worker, join it instead of piling up another.
+const client = new Client({ connection, namespace: temporal.namespace });
+await client.workflow
+  .start('siteCheckInWorkflow', {
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowId: runIdFor('site-check-in', site),
+    args: [{ site, description: config.DROVER_SITE_DESCRIPTION, version: DROVER_VERSION }],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+  })
+  .catch((err: unknown) => logger.warn({ err }, 'site check-in could not be started'));
+
+logger.info({ taskQueue: siteTaskQueue(site), identity, temporal: temporal.address }, 'sub-manager started');
+await worker.run();
+await connection.close();
+logger.info('sub-manager stopped');

@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Supervisor, waitFor } from './supervisor.ts';
+
+/**
+ * `make up`: drover on the embedded default, every part a separate supervised process —
+ * Temporal dev server, embedded database, API, control worker, and the sandbox sub-manager
+ * of site `local`. State lives under DROVER_HOME, so a second `make up` picks up where the
+ * first left off. Ctrl-C stops everything.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url));
+const home = resolve(process.env.DROVER_HOME ?? `${root}/.drover`);
+const apiHost = process.env.DROVER_API_HOST ?? '127.0.0.1';
+const apiPort = Number(process.env.DROVER_API_PORT ?? 8080);
+const temporalPort = Number(process.env.DROVER_TEMPORAL_PORT ?? 7233);
+const temporalUiPort = Number(process.env.DROVER_TEMPORAL_UI_PORT ?? temporalPort + 1000);
+const externalTemporal = process.env.DROVER_TEMPORAL_ADDRESS;
+const temporalAddress = externalTemporal ?? `127.0.0.1:${temporalPort}`;
+const externalDb = process.env.DATABASE_URL;
+const temporalBin = process.env.DROVER_TEMPORAL_BIN ?? 'temporal';
+const node = process.execPath;
+
+await mkdir(`${home}/logs`, { recursive: true });
+await mkdir(`${home}/run`, { recursive: true });
+
+const portOpen = (host: string, port: number) =>
+  new Promise<boolean>((done) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+
+if (await portOpen(apiHost, apiPort)) {
+  console.error(`port ${apiHost}:${apiPort} is taken: is drover already up? (set DROVER_API_PORT to use another)`);
+  process.exit(1);
+}
+
+const supervisor = new Supervisor();
+let stopping = false;
+const stop = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nstopping drover…');
+  await supervisor.stopAll();
+  console.log('stopped.');
+  process.exit(code);
+};
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+const sharedEnv = {
+  DROVER_HOME: home,
+  DROVER_TEMPORAL_ADDRESS: temporalAddress,
+  // The embedded Temporal answers idle polls every 20 s (below), so 45 s without a poll is a
+  // dead sub-manager: sites show offline well within a minute.
+  DROVER_SITE_OFFLINE_AFTER_SECONDS: process.env.DROVER_SITE_OFFLINE_AFTER_SECONDS ?? (externalTemporal ? undefined : '45'),
+};
+const nodeArgs = ['--disable-warning=ExperimentalWarning'];
+
+try {
+  if (!externalTemporal) {
+    supervisor.add({
+      name: 'temporal',
+      command: temporalBin,
+      args: [
+        'server', 'start-dev',
+        '--ip', '127.0.0.1', '--port', String(temporalPort), '--ui-port', String(temporalUiPort),
+        '--db-filename', `${home}/temporal.db`, '--sqlite-pragma', 'journal_mode=WAL',
+        '--dynamic-config-value', 'matching.longPollExpirationInterval="20s"',
+        '--log-level', 'warn',
+      ],
+      logFile: `${home}/logs/temporal.log`,
+      pidFile: `${home}/run/temporal.pid`,
+    });
+    await waitFor('temporal', () => portOpen('127.0.0.1', temporalPort), 90_000);
+  }
+
+  if (!externalDb) {
+    supervisor.add({
+      name: 'database',
+      command: node,
+      args: [...nodeArgs, `${root}/db/embedded-server.ts`],
+      env: sharedEnv,
+      logFile: `${home}/logs/database.log`,
+      pidFile: `${home}/run/database.pid`,
+    });
+    await waitFor('embedded database', async () => existsSync(`${home}/db/.s.PGSQL.5432`), 60_000);
+  }
+
+  supervisor.add({
+    name: 'api',
+    command: node,
+    args: [...nodeArgs, `${root}/api/server.ts`],
+    env: { ...sharedEnv, DROVER_API_HOST: apiHost, DROVER_API_PORT: String(apiPort) },
+    logFile: `${home}/logs/api.log`,
+      pidFile: `${home}/run/api.pid`,
+    echo: process.env.DROVER_UP_QUIET !== '1',
+  });
+  supervisor.add({
+    name: 'control-worker',
+    command: node,
+    args: [...nodeArgs, `${root}/workers/main.ts`],
+    env: sharedEnv,
+    logFile: `${home}/logs/control-worker.log`,
+      pidFile: `${home}/run/control-worker.pid`,
+  });
+  supervisor.add({
+    name: 'site/local',
+    command: node,
+    args: [...nodeArgs, `${root}/sub-manager/main.ts`],
+    env: { ...sharedEnv, DROVER_SITE: 'local', DROVER_SITE_DESCRIPTION: 'sandbox site on this machine' },
+    logFile: `${home}/logs/sub-manager-local.log`,
+      pidFile: `${home}/run/sub-manager-local.pid`,
+  });
+
+  const apiUrl = `http://${apiHost}:${apiPort}`;
+  await waitFor('api', async () => (await fetch(`${apiUrl}/readyz`)).ok, 90_000);
+  const token = (await readFile(`${home}/admin.token`, 'utf8').catch(() => '(set by DROVER_ADMIN_TOKEN)')).trim();
+  console.log(
+    [
+      '',
+      'drover is up.',
+      `  API          ${apiUrl}`,
+      `  API docs     ${apiUrl}/docs`,
+      externalTemporal ? `  Temporal     ${externalTemporal}` : `  Temporal UI  http://127.0.0.1:${temporalUiPort}`,
+      `  admin token  ${token}   (also in ${home}/admin.token)`,
+      `  logs         ${home}/logs/`,
+      '',
+      `  try: curl -H "Authorization: Bearer $(cat ${home}/admin.token)" ${apiUrl}/v1/sites`,
+      '',
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+} catch (err) {
+  console.error(`drover failed to start: ${(err as Error).message} (see ${home}/logs/)`);
+  await stop(1);
+}

@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createControlActivities } from '../activities/control/index.ts';
+import type { Db } from '../db/database.ts';
+import { CONTROL_TASK_QUEUE } from '../domain/task-queues.ts';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** The control worker: every workflow, plus the activities that need the database. */
+export const createControlWorker = async (opts: {
+  connection: NativeConnection;
+  namespace: string;
+  db: Db;
+  identity?: string;
+}): Promise<Worker> =>
+  Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createControlActivities({ db: opts.db }),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+  });

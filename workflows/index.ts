@@ -1,0 +1,2 @@
+export { pingSiteWorkflow } from './ping-site.ts';
+export { siteCheckInWorkflow } from './site-check-in.ts';
