@@ -33,7 +33,9 @@ const READY_CHECK_TIMEOUT_MS = 2_000;
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([
     p,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref()),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref(),
+    ),
   ]);
 
 /** Builds the API without listening, so tests drive it with `inject`. */
@@ -48,7 +50,9 @@ export const buildApp = async (opts: BuildAppOptions) => {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'NotFound', message: `no route ${request.method} ${request.url}` } }),
+    reply
+      .status(404)
+      .send({ error: { code: 'NotFound', message: `no route ${request.method} ${request.url}` } }),
   );
 
   await app.register(swagger, {
@@ -56,7 +60,8 @@ export const buildApp = async (opts: BuildAppOptions) => {
       info: {
         title: 'drover',
         version: DROVER_VERSION,
-        description: 'Manager of managers for Kubernetes fleets. Every /v1 route needs `Authorization: Bearer <token>`.',
+        description:
+          'Manager of managers for Kubernetes fleets. Every /v1 route needs `Authorization: Bearer <token>`.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
@@ -66,7 +71,11 @@ export const buildApp = async (opts: BuildAppOptions) => {
 
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpRequests.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
       reply.elapsedTime / 1000,
     );
   });
@@ -75,7 +84,13 @@ export const buildApp = async (opts: BuildAppOptions) => {
 
   app.get(
     '/healthz',
-    { schema: { summary: 'The process is up', tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      schema: {
+        summary: 'The process is up',
+        tags: ['health'],
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
     async () => ({ status: 'ok' as const }),
   );
 
@@ -103,12 +118,17 @@ export const buildApp = async (opts: BuildAppOptions) => {
         check('temporal', () => opts.temporal.workflowService.getSystemInfo({})),
       ]);
       const ready = database.ok && temporal.ok;
-      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks: { database, temporal } });
+      return reply
+        .status(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not-ready', checks: { database, temporal } });
     },
   );
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'] } }, async (_request, reply) =>
-    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['health'] } },
+    async (_request, reply) =>
+      reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
   );
 
   const tokens = createTokenStore(opts.db);

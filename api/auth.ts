@@ -46,12 +46,22 @@ export const createTokenStore = (db: Db, tenant = DEFAULT_TENANT) => ({
        ON CONFLICT DO NOTHING RETURNING id, created_at`,
       [id, tenant, name, role, hashToken(token)],
     );
-    if (!rows[0]) throw new DroverError(ErrorType.Conflict, `a token named '${name}' already exists`, { field: 'body.name' });
+    if (!rows[0])
+      throw new DroverError(ErrorType.Conflict, `a token named '${name}' already exists`, {
+        field: 'body.name',
+      });
     return { id, name, role, token, createdAt: rows[0].created_at };
   },
 
   list: () =>
-    db.query<{ id: string; name: string; role: Role; created_at: Date; last_used_at: Date | null; revoked_at: Date | null }>(
+    db.query<{
+      id: string;
+      name: string;
+      role: Role;
+      created_at: Date;
+      last_used_at: Date | null;
+      revoked_at: Date | null;
+    }>(
       `SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens WHERE tenant_id = $1 ORDER BY name`,
       [tenant],
     ),

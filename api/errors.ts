@@ -27,7 +27,8 @@ const STATUS: Record<ErrorType, number> = {
   Unavailable: 503,
 };
 
-const send = (reply: FastifyReply, status: number, error: ErrorBody['error']) => reply.status(status).send({ error });
+const send = (reply: FastifyReply, status: number, error: ErrorBody['error']) =>
+  reply.status(status).send({ error });
 
 /** Is this a failure to reach Temporal (gRPC UNAVAILABLE / DEADLINE_EXCEEDED)? */
 const GRPC_UNAVAILABLE = 14;
@@ -82,7 +83,10 @@ export const errorHandler = (err: FastifyError, request: FastifyRequest, reply: 
     request.log.error({ err, issues: err.cause.issues }, 'response failed its schema');
   } else if (isTemporalUnavailable(err)) {
     request.log.error({ err }, 'temporal unavailable');
-    return send(reply, 503, { code: ErrorType.Unavailable, message: 'the workflow engine is not reachable; retry shortly' });
+    return send(reply, 503, {
+      code: ErrorType.Unavailable,
+      message: 'the workflow engine is not reachable; retry shortly',
+    });
   } else {
     request.log.error({ err }, 'unhandled error');
   }

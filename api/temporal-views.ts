@@ -4,7 +4,8 @@ import { isPollerAlive } from '../domain/sites.ts';
 import { kindOfRunId, type Run, type RunStatus } from '../domain/runs.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 
-type Timestamp = { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined;
+type Timestamp =
+  { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined;
 
 const toDate = (ts: Timestamp): Date | null => {
   if (!ts || ts.seconds === null || ts.seconds === undefined) return null;
@@ -32,7 +33,10 @@ export const siteLiveness = async (
 ): Promise<SiteLiveness> => {
   const response = await client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
-    taskQueue: { name: siteTaskQueue(site), kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueue: {
+      name: siteTaskQueue(site),
+      kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+    },
     taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
   });
   const pollers = (response.pollers ?? []).map((p) => ({
@@ -75,7 +79,7 @@ export const describeRun = async (client: Client, id: string): Promise<Run> => {
       activity: a.activityType?.name ?? 'unknown',
       state: scheduled ? (lastFailure ? ('retrying' as const) : ('waiting' as const)) : ('running' as const),
       attempt: a.attempt ?? 1,
-      since: iso(toDate((scheduled ? a.scheduledTime : a.lastStartedTime) as Timestamp)),
+      since: iso(toDate(scheduled ? a.scheduledTime : a.lastStartedTime)),
       lastFailure,
     };
   });

@@ -7,9 +7,8 @@ import { PGlite } from '@electric-sql/pglite';
  * which only one process may do; several processes share an embedded PGlite through the
  * socket server in db/embedded-server.ts, reached with an ordinary postgres:// URL.
  */
-export interface Db {
+export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  query<R extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -34,10 +33,14 @@ export const openPglite = async (dir: string): Promise<Db> => {
 export const pgliteDb = (db: PGlite): Db => ({
   kind: 'pglite',
   query: async <R extends object>(sql: string, params?: unknown[]) => (await db.query<R>(sql, params)).rows,
+  exec: async (sql: string) => {
+    await db.exec(sql);
+  },
   transaction: async <T>(fn: (tx: Queryable) => Promise<T>) =>
     db.transaction(async (tx) =>
       fn({
-        query: async <R extends object>(sql: string, params?: unknown[]) => (await tx.query<R>(sql, params)).rows,
+        query: async <R extends object>(sql: string, params?: unknown[]) =>
+          (await tx.query<R>(sql, params)).rows,
         exec: async (sql: string) => {
           await tx.exec(sql);
         },
@@ -57,6 +60,9 @@ const openPostgres = async (url: string): Promise<Db> => {
   return {
     kind: 'postgres',
     query,
+    exec: async (sql: string) => {
+      await pool.query(sql);
+    },
     transaction: async <T>(fn: (tx: Queryable) => Promise<T>) => {
       const client = await pool.connect();
       try {

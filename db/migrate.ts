@@ -11,7 +11,10 @@ export type Migration = { version: string; sql: string };
 export const loadMigrations = async (dir = MIGRATIONS_DIR): Promise<Migration[]> => {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
   return Promise.all(
-    files.map(async (f) => ({ version: f.replace(/\.sql$/, ''), sql: await readFile(`${dir}/${f}`, 'utf8') })),
+    files.map(async (f) => ({
+      version: f.replace(/\.sql$/, ''),
+      sql: await readFile(`${dir}/${f}`, 'utf8'),
+    })),
   );
 };
 

@@ -36,7 +36,8 @@ export const createSiteStore = (db: Db, tenant = DEFAULT_TENANT) => ({
       [tenant, name, description],
     );
     const row = rows[0];
-    if (!row) throw new DroverError(ErrorType.Conflict, `site '${name}' already exists`, { field: 'body.name' });
+    if (!row)
+      throw new DroverError(ErrorType.Conflict, `site '${name}' already exists`, { field: 'body.name' });
     return row;
   },
 

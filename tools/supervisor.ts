@@ -58,7 +58,9 @@ export class Service {
     });
     this.child = child;
     if (spec.pidFile && child.pid !== undefined) writeFileSync(spec.pidFile, `${child.pid}\n`);
-    const prefix = process.stdout.isTTY ? `\x1b[${this.color}m${spec.name.padEnd(14)}\x1b[0m│ ` : `${spec.name.padEnd(14)}│ `;
+    const prefix = process.stdout.isTTY
+      ? `\x1b[${this.color}m${spec.name.padEnd(14)}\x1b[0m│ `
+      : `${spec.name.padEnd(14)}│ `;
     const pipe = (stream: NodeJS.ReadableStream | null) => {
       let partial = '';
       stream?.on('data', (chunk: Buffer) => {
@@ -140,7 +142,11 @@ export class Supervisor {
 }
 
 /** Polls `probe` until it resolves truthy or `timeoutMs` passes. */
-export const waitFor = async (what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> => {
+export const waitFor = async (
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe().catch(() => false)) return;

@@ -38,7 +38,9 @@ const portOpen = (host: string, port: number) =>
   });
 
 if (await portOpen(apiHost, apiPort)) {
-  console.error(`port ${apiHost}:${apiPort} is taken: is drover already up? (set DROVER_API_PORT to use another)`);
+  console.error(
+    `port ${apiHost}:${apiPort} is taken: is drover already up? (set DROVER_API_PORT to use another)`,
+  );
   process.exit(1);
 }
 
@@ -60,7 +62,8 @@ const sharedEnv = {
   DROVER_TEMPORAL_ADDRESS: temporalAddress,
   // The embedded Temporal answers idle polls every 20 s (below), so 45 s without a poll is a
   // dead sub-manager: sites show offline well within a minute.
-  DROVER_SITE_OFFLINE_AFTER_SECONDS: process.env.DROVER_SITE_OFFLINE_AFTER_SECONDS ?? (externalTemporal ? undefined : '45'),
+  DROVER_SITE_OFFLINE_AFTER_SECONDS:
+    process.env.DROVER_SITE_OFFLINE_AFTER_SECONDS ?? (externalTemporal ? undefined : '45'),
 };
 const nodeArgs = ['--disable-warning=ExperimentalWarning'];
 
@@ -70,11 +73,22 @@ try {
       name: 'temporal',
       command: temporalBin,
       args: [
-        'server', 'start-dev',
-        '--ip', '127.0.0.1', '--port', String(temporalPort), '--ui-port', String(temporalUiPort),
-        '--db-filename', `${home}/temporal.db`, '--sqlite-pragma', 'journal_mode=WAL',
-        '--dynamic-config-value', 'matching.longPollExpirationInterval="20s"',
-        '--log-level', 'warn',
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(temporalPort),
+        '--ui-port',
+        String(temporalUiPort),
+        '--db-filename',
+        `${home}/temporal.db`,
+        '--sqlite-pragma',
+        'journal_mode=WAL',
+        '--dynamic-config-value',
+        'matching.longPollExpirationInterval="20s"',
+        '--log-level',
+        'warn',
       ],
       logFile: `${home}/logs/temporal.log`,
       pidFile: `${home}/run/temporal.pid`,
@@ -100,7 +114,7 @@ try {
     args: [...nodeArgs, `${root}/api/server.ts`],
     env: { ...sharedEnv, DROVER_API_HOST: apiHost, DROVER_API_PORT: String(apiPort) },
     logFile: `${home}/logs/api.log`,
-      pidFile: `${home}/run/api.pid`,
+    pidFile: `${home}/run/api.pid`,
     echo: process.env.DROVER_UP_QUIET !== '1',
   });
   supervisor.add({
@@ -109,7 +123,7 @@ try {
     args: [...nodeArgs, `${root}/workers/main.ts`],
     env: sharedEnv,
     logFile: `${home}/logs/control-worker.log`,
-      pidFile: `${home}/run/control-worker.pid`,
+    pidFile: `${home}/run/control-worker.pid`,
   });
   supervisor.add({
     name: 'site/local',
@@ -117,19 +131,23 @@ try {
     args: [...nodeArgs, `${root}/sub-manager/main.ts`],
     env: { ...sharedEnv, DROVER_SITE: 'local', DROVER_SITE_DESCRIPTION: 'sandbox site on this machine' },
     logFile: `${home}/logs/sub-manager-local.log`,
-      pidFile: `${home}/run/sub-manager-local.pid`,
+    pidFile: `${home}/run/sub-manager-local.pid`,
   });
 
   const apiUrl = `http://${apiHost}:${apiPort}`;
   await waitFor('api', async () => (await fetch(`${apiUrl}/readyz`)).ok, 90_000);
-  const token = (await readFile(`${home}/admin.token`, 'utf8').catch(() => '(set by DROVER_ADMIN_TOKEN)')).trim();
+  const token = (
+    await readFile(`${home}/admin.token`, 'utf8').catch(() => '(set by DROVER_ADMIN_TOKEN)')
+  ).trim();
   console.log(
     [
       '',
       'drover is up.',
       `  API          ${apiUrl}`,
       `  API docs     ${apiUrl}/docs`,
-      externalTemporal ? `  Temporal     ${externalTemporal}` : `  Temporal UI  http://127.0.0.1:${temporalUiPort}`,
+      externalTemporal
+        ? `  Temporal     ${externalTemporal}`
+        : `  Temporal UI  http://127.0.0.1:${temporalUiPort}`,
       `  admin token  ${token}   (also in ${home}/admin.token)`,
       `  logs         ${home}/logs/`,
       '',

@@ -32,4 +32,5 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
 
 export type SiteActivities = ReturnType<typeof createSiteActivities>;
 
-export const defaultSiteIdentity = (site: string): string => `sub-manager/${site}@${hostname()}:${process.pid}`;
+export const defaultSiteIdentity = (site: string): string =>
+  `sub-manager/${site}@${hostname()}:${process.pid}`;

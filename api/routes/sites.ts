@@ -11,7 +11,10 @@ import { siteLiveness } from '../temporal-views.ts';
 import type { AppDeps } from '../app.ts';
 
 const SiteParams = z.object({ site: SiteName });
-const RunAccepted = z.object({ runId: z.string(), links: z.object({ self: z.string(), events: z.string().optional() }) });
+const RunAccepted = z.object({
+  runId: z.string(),
+  links: z.object({ self: z.string(), events: z.string().optional() }),
+});
 
 export const siteRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -52,7 +55,8 @@ export const siteRoutes =
           response: { 201: Site, 400: ErrorBody, 409: ErrorBody },
         },
       },
-      async (request, reply) => reply.status(201).send(await view(await sites.create(request.body.name, request.body.description))),
+      async (request, reply) =>
+        reply.status(201).send(await view(await sites.create(request.body.name, request.body.description))),
     );
 
     app.get(

@@ -23,7 +23,11 @@ export const tokenRoutes =
       '/tokens',
       {
         config: { role: 'admin' },
-        schema: { summary: 'List API tokens (never their secrets)', tags: ['tokens'], response: { 200: z.object({ items: z.array(TokenInfo) }) } },
+        schema: {
+          summary: 'List API tokens (never their secrets)',
+          tags: ['tokens'],
+          response: { 200: z.object({ items: z.array(TokenInfo) }) },
+        },
       },
       async () => ({
         items: (await tokens.list()).map((t) => ({
@@ -45,11 +49,21 @@ export const tokenRoutes =
           summary: 'Create an API token; its secret is shown once, in this response',
           tags: ['tokens'],
           body: z.object({
-            name: z.string().min(1).max(100).regex(/^[-A-Za-z0-9_.@]+$/, 'letters, digits and -_.@ only'),
+            name: z
+              .string()
+              .min(1)
+              .max(100)
+              .regex(/^[-A-Za-z0-9_.@]+$/, 'letters, digits and -_.@ only'),
             role: Role,
           }),
           response: {
-            201: z.object({ id: z.string(), name: z.string(), role: Role, token: z.string(), createdAt: z.string().datetime() }),
+            201: z.object({
+              id: z.string(),
+              name: z.string(),
+              role: Role,
+              token: z.string(),
+              createdAt: z.string().datetime(),
+            }),
             400: ErrorBody,
             409: ErrorBody,
           },

@@ -34,7 +34,9 @@ describe('authentication', () => {
     const res = await app.inject({ method: 'GET', url: '/v1/sites' });
     expect(res.statusCode).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
-    expect(res.json()).toEqual({ error: { code: 'Unauthorized', message: expect.stringMatching(/missing bearer token/) } });
+    expect(res.json()).toEqual({
+      error: { code: 'Unauthorized', message: expect.stringMatching(/missing bearer token/) },
+    });
   });
 
   it('refuses a wrong token and a malformed header', async () => {
@@ -45,17 +47,35 @@ describe('authentication', () => {
   });
 
   it('refuses a revoked token', async () => {
-    const t = await app.inject({ method: 'POST', url: '/v1/tokens', headers: auth(admin), payload: { name: 'short-lived', role: 'viewer' } });
+    const t = await app.inject({
+      method: 'POST',
+      url: '/v1/tokens',
+      headers: auth(admin),
+      payload: { name: 'short-lived', role: 'viewer' },
+    });
     expect(t.statusCode).toBe(201);
     const { id, token } = t.json<{ id: string; token: string }>();
-    expect((await app.inject({ method: 'GET', url: '/v1/sites', headers: auth(token) })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'DELETE', url: `/v1/tokens/${id}`, headers: auth(admin) })).statusCode).toBe(204);
-    expect((await app.inject({ method: 'GET', url: '/v1/sites', headers: auth(token) })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'GET', url: '/v1/sites', headers: auth(token) })).statusCode).toBe(
+      200,
+    );
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/v1/tokens/${id}`, headers: auth(admin) })).statusCode,
+    ).toBe(204);
+    expect((await app.inject({ method: 'GET', url: '/v1/sites', headers: auth(token) })).statusCode).toBe(
+      401,
+    );
   });
 
   it('lets a viewer read but not act: 403 naming the role needed', async () => {
-    expect((await app.inject({ method: 'GET', url: '/v1/sites', headers: auth(viewer) })).statusCode).toBe(200);
-    const res = await app.inject({ method: 'POST', url: '/v1/sites', headers: auth(viewer), payload: { name: 'nope' } });
+    expect((await app.inject({ method: 'GET', url: '/v1/sites', headers: auth(viewer) })).statusCode).toBe(
+      200,
+    );
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/sites',
+      headers: auth(viewer),
+      payload: { name: 'nope' },
+    });
     expect(res.statusCode).toBe(403);
     expect(res.json<{ error: { message: string } }>().error.message).toMatch(/needs 'admin'/);
   });
@@ -73,13 +93,23 @@ describe('authentication', () => {
 
 describe('errors', () => {
   it('400 names the bad body field', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/sites', headers: auth(admin), payload: { name: 'Bad_Name' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/sites',
+      headers: auth(admin),
+      payload: { name: 'Bad_Name' },
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ error: { code: 'BadInput', field: 'body.name' } });
   });
 
   it('400 names a missing field and a bad path parameter', async () => {
-    const missing = await app.inject({ method: 'POST', url: '/v1/tokens', headers: auth(admin), payload: { name: 'x' } });
+    const missing = await app.inject({
+      method: 'POST',
+      url: '/v1/tokens',
+      headers: auth(admin),
+      payload: { name: 'x' },
+    });
     expect(missing.statusCode).toBe(400);
     expect(missing.json()).toMatchObject({ error: { field: 'body.role' } });
     const badParam = await app.inject({ method: 'POST', url: '/v1/sites/UPPER/ping', headers: auth(admin) });
@@ -104,14 +134,26 @@ describe('errors', () => {
     expect(site.json()).toMatchObject({ error: { code: 'NotFound', message: "site 'nowhere' not found" } });
     const run = await app.inject({ method: 'GET', url: '/v1/runs/ping:nowhere:0000', headers: auth(admin) });
     expect(run.statusCode).toBe(404);
-    expect((await app.inject({ method: 'GET', url: '/v1/nothing-here', headers: auth(admin) })).statusCode).toBe(404);
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/nothing-here', headers: auth(admin) })).statusCode,
+    ).toBe(404);
   });
 
   it('409 when a site already exists', async () => {
-    const first = await app.inject({ method: 'POST', url: '/v1/sites', headers: auth(admin), payload: { name: 'twice' } });
+    const first = await app.inject({
+      method: 'POST',
+      url: '/v1/sites',
+      headers: auth(admin),
+      payload: { name: 'twice' },
+    });
     expect(first.statusCode).toBe(201);
     expect(first.json()).toMatchObject({ name: 'twice', status: 'offline', lastSeenAt: null });
-    const second = await app.inject({ method: 'POST', url: '/v1/sites', headers: auth(admin), payload: { name: 'twice' } });
+    const second = await app.inject({
+      method: 'POST',
+      url: '/v1/sites',
+      headers: auth(admin),
+      payload: { name: 'twice' },
+    });
     expect(second.statusCode).toBe(409);
   });
 });
@@ -121,7 +163,10 @@ describe('health, metrics and docs', () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toEqual({ status: 'ready', checks: { database: { ok: true }, temporal: { ok: true } } });
+    expect(ready.json()).toEqual({
+      status: 'ready',
+      checks: { database: { ok: true }, temporal: { ok: true } },
+    });
   });
 
   it('readyz is 503 when Temporal is unreachable', async () => {
@@ -130,7 +175,10 @@ describe('health, metrics and docs', () => {
     const lonely = await buildApp({ db, temporal: unreachable, siteOfflineAfterMs: 45_000, logger: false });
     const res = await lonely.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(res.json()).toMatchObject({ status: 'not-ready', checks: { database: { ok: true }, temporal: { ok: false } } });
+    expect(res.json()).toMatchObject({
+      status: 'not-ready',
+      checks: { database: { ok: true }, temporal: { ok: false } },
+    });
     await lonely.close();
     await unreachable.connection.close();
   });
@@ -140,16 +188,27 @@ describe('health, metrics and docs', () => {
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
-    expect(res.body).toMatch(/drover_api_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} \d+/);
+    expect(res.body).toMatch(
+      /drover_api_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} \d+/,
+    );
   });
 
   it('serves an OpenAPI document generated from the route schemas, and a docs page', async () => {
     const res = await app.inject({ method: 'GET', url: '/openapi.json' });
     expect(res.statusCode).toBe(200);
-    const doc = res.json<{ openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>();
+    const doc = res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, { parameters?: { name: string }[] }>>;
+    }>();
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/sites', '/v1/sites/{site}', '/v1/sites/{site}/ping', '/v1/runs/{id}', '/healthz']),
+      expect.arrayContaining([
+        '/v1/sites',
+        '/v1/sites/{site}',
+        '/v1/sites/{site}/ping',
+        '/v1/runs/{id}',
+        '/healthz',
+      ]),
     );
     expect(doc.paths['/v1/sites/{site}/ping']?.post?.parameters?.map((p) => p.name)).toEqual(['site']);
     const docs = await app.inject({ method: 'GET', url: '/docs/' });

@@ -6,7 +6,14 @@ import pg from 'pg';
 import { canConnect, openDatabase, openPglite, type Db } from '../../db/database.ts';
 import { loadMigrations, migrate } from '../../db/migrate.ts';
 import { createTokenStore } from '../../api/auth.ts';
-import { freshPostgres, postgresUrl, startDroverProcess, stopProcess, uniq, waitUntil } from '../support/env.ts';
+import {
+  freshPostgres,
+  postgresUrl,
+  startDroverProcess,
+  stopProcess,
+  uniq,
+  waitUntil,
+} from '../support/env.ts';
 
 const opened: Db[] = [];
 afterAll(async () => {
@@ -42,7 +49,9 @@ describe.each(backends)('migrations on %s', (_kind, open) => {
     expect(all.length).toBeGreaterThan(0);
     expect(await migrate(db)).toEqual(all);
     expect(await migrate(db)).toEqual([]);
-    expect(await tables(db)).toEqual(expect.arrayContaining(['api_tokens', 'schema_migrations', 'sites', 'tenants']));
+    expect(await tables(db)).toEqual(
+      expect.arrayContaining(['api_tokens', 'schema_migrations', 'sites', 'tenants']),
+    );
     expect(await db.query('SELECT id FROM tenants')).toEqual([{ id: 'default' }]);
   });
 
@@ -89,7 +98,9 @@ describe('the embedded database server', () => {
     const home = mkdtempSync(join(tmpdir(), 'drover-home-'));
     const url = `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(`${home}/db`)}`;
     const start = async () => {
-      const child = startDroverProcess('db/embedded-server.ts', `embedded-db-${uniq()}`, { DROVER_HOME: home });
+      const child = startDroverProcess('db/embedded-server.ts', `embedded-db-${uniq()}`, {
+        DROVER_HOME: home,
+      });
       await waitUntil('embedded database', () => canConnect(url), 30_000);
       return child;
     };
@@ -97,7 +108,10 @@ describe('the embedded database server', () => {
     const a = await openDatabase(url);
     const b = await openDatabase(url);
     await a.query(`INSERT INTO sites (tenant_id, name) VALUES ('default', 'kept')`);
-    const [fromA, fromB] = await Promise.all([a.query('SELECT name FROM sites'), b.query('SELECT name FROM sites')]);
+    const [fromA, fromB] = await Promise.all([
+      a.query('SELECT name FROM sites'),
+      b.query('SELECT name FROM sites'),
+    ]);
     expect(fromA).toEqual([{ name: 'kept' }]);
     expect(fromB).toEqual([{ name: 'kept' }]);
     await Promise.all([a.close(), b.close()]);

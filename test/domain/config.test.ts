@@ -28,14 +28,19 @@ describe('configuration', () => {
       DROVER_TEMPORAL_TLS_KEY: '/k.pem',
       DROVER_TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
     });
-    expect(temporalConnection(c).tls).toEqual({ certPath: '/c.pem', keyPath: '/k.pem', serverName: 'temporal.internal' });
+    expect(temporalConnection(c).tls).toEqual({
+      certPath: '/c.pem',
+      keyPath: '/k.pem',
+      serverName: 'temporal.internal',
+    });
   });
 });
 
 describe('sites and runs', () => {
   it('accepts DNS-label site names only', () => {
     for (const ok of ['local', 'eu-dc1', 'a', 'x1-2']) expect(SiteName.safeParse(ok).success).toBe(true);
-    for (const bad of ['', 'EU', '-a', 'a-', 'a_b', 'a.b', 'x'.repeat(64)]) expect(SiteName.safeParse(bad).success).toBe(false);
+    for (const bad of ['', 'EU', '-a', 'a-', 'a_b', 'a.b', 'x'.repeat(64)])
+      expect(SiteName.safeParse(bad).success).toBe(false);
   });
 
   it('gives each site its own task queue', () => {

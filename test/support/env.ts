@@ -12,7 +12,8 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 const required = (name: string): string => {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is unset: run the tests through jest (global setup starts the services)`);
+  if (!value)
+    throw new Error(`${name} is unset: run the tests through jest (global setup starts the services)`);
   return value;
 };
 
@@ -46,11 +47,7 @@ export const temporalClient = async (): Promise<Client> =>
   new Client({ connection: await Connection.connect({ address: temporalAddress() }), namespace: 'default' });
 
 /** Starts one of drover's own processes (`workers/main.ts`, `sub-manager/main.ts`, …). */
-export const startDroverProcess = (
-  entry: string,
-  name: string,
-  env: Record<string, string>,
-): ChildProcess =>
+export const startDroverProcess = (entry: string, name: string, env: Record<string, string>): ChildProcess =>
   spawnGuarded(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, entry)], {
     env: { ...process.env, DROVER_TEMPORAL_ADDRESS: temporalAddress(), DROVER_LOG_LEVEL: 'info', ...env },
     logFile: join(logDir(), `${name}.log`),

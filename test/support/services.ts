@@ -14,11 +14,14 @@ export const freePort = (): Promise<number> =>
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 
-const hasSetpriv = spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout?.includes('--pdeathsig') ?? false;
+const hasSetpriv =
+  spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout?.includes('--pdeathsig') ?? false;
 
 export const spawnGuarded = (
   command: string,
@@ -36,7 +39,11 @@ export const spawnGuarded = (
 
 export const waitUntil = async (what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(probe).catch(() => false))) {
+  while (
+    !(await Promise.resolve()
+      .then(probe)
+      .catch(() => false))
+  ) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -50,16 +57,27 @@ export const startTemporal = async (logDir: string): Promise<StartedTemporal> =>
   const child = spawnGuarded(
     'temporal',
     [
-      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
+      'server',
+      'start-dev',
+      '--headless',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
       // Idle polls return every 5 s, so a stopped sub-manager shows offline within seconds.
-      '--dynamic-config-value', 'matching.longPollExpirationInterval="5s"',
-      '--log-level', 'warn',
+      '--dynamic-config-value',
+      'matching.longPollExpirationInterval="5s"',
+      '--log-level',
+      'warn',
     ],
     { logFile: join(logDir, 'temporal.log') },
   );
   await waitUntil(
     'temporal dev server',
-    () => spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address], { encoding: 'utf8' }).stdout.includes('SERVING'),
+    () =>
+      spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address], {
+        encoding: 'utf8',
+      }).stdout.includes('SERVING'),
     60_000,
   );
   return { address, process: child };
@@ -88,7 +106,20 @@ export const startPostgres = async (logDir: string): Promise<StartedPostgres> =>
   const port = await freePort();
   const child = spawnGuarded(
     'postgres',
-    ['-D', data, '-k', dir, '-p', String(port), '-c', 'listen_addresses=', '-c', 'fsync=off', '-c', 'max_connections=200'],
+    [
+      '-D',
+      data,
+      '-k',
+      dir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=',
+      '-c',
+      'fsync=off',
+      '-c',
+      'max_connections=200',
+    ],
     { logFile: join(logDir, 'postgres.log'), ...(user ? { user } : {}) },
   );
   const url = (database = 'postgres') =>
