@@ -84,6 +84,21 @@ export default tseslint.config(
     },
   },
   {
+    // kube/ is the one door to Kubernetes; everything else goes through it.
+    files: ['**/*.ts'],
+    ignores: ['kube/**', 'workflows/**', 'domain/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@kubernetes/client-node'], message: 'Only kube/ imports @kubernetes/client-node.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

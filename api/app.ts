@@ -15,6 +15,7 @@ import { DROVER_VERSION } from '../runtime/version.ts';
 import { authenticate, createTokenStore } from './auth.ts';
 import { errorHandler } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { clusterRoutes } from './routes/clusters.ts';
 import { runRoutes } from './routes/runs.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -136,6 +137,7 @@ export const buildApp = async (opts: BuildAppOptions) => {
     async (v1) => {
       v1.addHook('onRequest', authenticate(tokens));
       await v1.register(siteRoutes(deps));
+      await v1.register(clusterRoutes(deps));
       await v1.register(runRoutes(deps));
       await v1.register(tokenRoutes(deps));
     },

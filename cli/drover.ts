@@ -118,6 +118,137 @@ program
     }
   });
 
+type ClusterView = {
+  id: string;
+  name: string;
+  site: string;
+  provider: string;
+  location: string;
+  kubernetesVersion: string | null;
+  status: string;
+  labels: Record<string, string>;
+};
+
+const labelText = (labels: Record<string, string>) =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+const clusters = program.command('clusters').description('the fleet inventory');
+clusters
+  .command('ls')
+  .description('list clusters (every page)')
+  .option('-l, --selector <selector>', 'label selector, e.g. env=prod,tier in (web,api)')
+  .option('--site <site>', 'only this site')
+  .option('--provider <provider>', 'eks, gke, aks, sandbox or kubeconfig')
+  .option('--status <status>', 'pending, ready, unreachable or vanished')
+  .action(async (opts: { selector?: string; site?: string; provider?: string; status?: string }) => {
+    const client = await api();
+    const items: ClusterView[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: '1000' });
+      for (const [k, v] of Object.entries(opts)) if (typeof v === 'string') q.set(k, v);
+      if (cursor) q.set('cursor', cursor);
+      const page: { items: ClusterView[]; nextCursor: string | null } = await client(
+        'GET',
+        `/v1/clusters?${q.toString()}`,
+      );
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    if (asJson()) return print(items);
+    if (items.length === 0) return console.log('no clusters match');
+    console.log(
+      table([
+        ['ID', 'NAME', 'SITE', 'PROVIDER', 'VERSION', 'STATUS', 'LABELS'],
+        ...items.map((c) => [
+          c.id,
+          c.name,
+          c.site,
+          c.provider,
+          c.kubernetesVersion ?? '-',
+          c.status,
+          labelText(c.labels),
+        ]),
+      ]),
+    );
+  });
+
+clusters
+  .command('show')
+  .description('one cluster')
+  .argument('<id>', 'cluster id')
+  .action(async (id: string) => {
+    print(await (await api())('GET', `/v1/clusters/${encodeURIComponent(id)}`));
+  });
+
+clusters
+  .command('label')
+  .description('set labels (k=v) or remove them (k-), like kubectl label')
+  .argument('<id>', 'cluster id')
+  .argument('<changes...>', 'k=v to set, k- to remove')
+  .action(async (id: string, changes: string[]) => {
+    const labels: Record<string, string | null> = {};
+    for (const change of changes) {
+      const eq = change.indexOf('=');
+      if (eq > 0) labels[change.slice(0, eq)] = change.slice(eq + 1);
+      else if (change.endsWith('-') && change.length > 1) labels[change.slice(0, -1)] = null;
+      else throw new ApiError(400, `'${change}' is neither k=v nor k-`);
+    }
+    const c = await (await api())<ClusterView>('PATCH', `/v1/clusters/${encodeURIComponent(id)}`, { labels });
+    if (asJson()) return print(c);
+    console.log(`${c.name} (${c.id}): ${labelText(c.labels) || 'no labels'}`);
+  });
+
+clusters
+  .command('register')
+  .description('register an existing cluster by site and kubeconfig context')
+  .requiredOption('--site <site>', 'the site whose sub-manager holds its credentials')
+  .requiredOption('--context <context>', 'kubeconfig context name in that site')
+  .option('--name <name>', 'cluster name (default: from the context)')
+  .option('-l, --labels <k=v,...>', 'initial labels')
+  .action(async (opts: { site: string; context: string; name?: string; labels?: string }) => {
+    const labels = Object.fromEntries(
+      (opts.labels ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+    const c = await (
+      await api()
+    )<ClusterView & { discoveryRunId: string }>('POST', '/v1/clusters', {
+      site: opts.site,
+      context: opts.context,
+      ...(opts.name ? { name: opts.name } : {}),
+      labels,
+    });
+    if (asJson()) return print(c);
+    console.log(`registered ${c.name} (${c.id}), ${c.status}; confirming with run ${c.discoveryRunId}`);
+  });
+
+clusters
+  .command('rm')
+  .description('deregister a cluster (the cluster itself is untouched)')
+  .argument('<id>', 'cluster id')
+  .action(async (id: string) => {
+    await (
+      await api()
+    )('DELETE', `/v1/clusters/${encodeURIComponent(id)}`);
+    console.log(`deregistered ${id}`);
+  });
+
+program
+  .command('discover')
+  .description("refresh a site's clusters in the inventory now")
+  .argument('<site>', 'site name')
+  .action(async (site: string) => {
+    const { runId } = await (
+      await api()
+    )<{ runId: string }>('POST', `/v1/sites/${encodeURIComponent(site)}/discover`);
+    console.log(runId);
+  });
+
 const runs = program.command('runs').description('runs of every kind');
 runs
   .command('show')

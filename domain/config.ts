@@ -36,7 +36,12 @@ const ApiEnv = z.object({
   DROVER_SITE_OFFLINE_AFTER_SECONDS: z.coerce.number().positive().default(75),
 });
 
-const ControlWorkerEnv = z.object({ ...common, ...database });
+const ControlWorkerEnv = z.object({
+  ...common,
+  ...database,
+  /** How often each site's clusters are rediscovered (a Temporal Schedule per site). */
+  DROVER_DISCOVERY_INTERVAL_SECONDS: z.coerce.number().int().min(10).default(600),
+});
 
 const SubManagerEnv = z.object({
   ...common,

@@ -26,7 +26,12 @@ const worker = await Worker.create({
   namespace: temporal.namespace,
   taskQueue: siteTaskQueue(site),
   identity,
-  activities: createSiteActivities({ site, identity, version: DROVER_VERSION }),
+  activities: createSiteActivities({
+    site,
+    identity,
+    version: DROVER_VERSION,
+    kubeconfigPath: config.DROVER_KUBECONFIG,
+  }),
 });
 
 onShutdown(logger, async () => {

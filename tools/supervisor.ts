@@ -38,6 +38,7 @@ export class Service {
   private restarts = 0;
   private log: WriteStream | undefined;
   private readonly color: number;
+  private readonly lineWatchers = new Set<(line: string) => void>();
   readonly spec: ServiceSpec;
 
   constructor(spec: ServiceSpec, index: number) {
@@ -65,10 +66,12 @@ export class Service {
       let partial = '';
       stream?.on('data', (chunk: Buffer) => {
         this.log?.write(chunk);
-        if (spec.echo === false) return;
         const lines = (partial + chunk.toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
-        for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+        for (const line of lines) {
+          for (const watch of this.lineWatchers) watch(line);
+          if (spec.echo !== false) process.stdout.write(`${prefix}${line}\n`);
+        }
       });
     };
     pipe(child.stdout);
@@ -87,6 +90,23 @@ export class Service {
       setTimeout(() => {
         if (!this.stopping) this.start();
       }, delay).unref();
+    });
+  }
+
+  /** Resolves when the child prints a line matching `pattern` (from now on). */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.lineWatchers.delete(watch);
+        reject(new Error(`${this.spec.name}: no line matching ${String(pattern)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const watch = (line: string) => {
+        if (!pattern.test(line)) return;
+        clearTimeout(timer);
+        this.lineWatchers.delete(watch);
+        resolve(line);
+      };
+      this.lineWatchers.add(watch);
     });
   }
 

@@ -22,6 +22,8 @@ const externalTemporal = process.env.DROVER_TEMPORAL_ADDRESS;
 const temporalAddress = externalTemporal ?? `127.0.0.1:${temporalPort}`;
 const externalDb = process.env.DATABASE_URL;
 const temporalBin = process.env.DROVER_TEMPORAL_BIN ?? 'temporal';
+const sandboxClusters = Number(process.env.DROVER_SANDBOX_CLUSTERS ?? 3);
+const sandboxBasePort = Number(process.env.DROVER_SANDBOX_BASE_PORT ?? 16440);
 const node = process.execPath;
 
 await mkdir(`${home}/logs`, { recursive: true });
@@ -125,11 +127,46 @@ try {
     logFile: `${home}/logs/control-worker.log`,
     pidFile: `${home}/run/control-worker.pid`,
   });
+  // Site `local`'s clusters: real API servers whose kubeconfig only its sub-manager reads.
+  let localKubeconfig: string | undefined;
+  if (sandboxClusters > 0) {
+    const kube = supervisor.add({
+      name: 'sandbox-kube',
+      command: node,
+      args: [
+        ...nodeArgs,
+        `${root}/sandbox/kube-env-cli.ts`,
+        '--clusters',
+        String(sandboxClusters),
+        '--dir',
+        `${home}/sandbox/kube`,
+        '--base-port',
+        String(sandboxBasePort),
+        '--prefix',
+        'local',
+      ],
+      logFile: `${home}/logs/sandbox-kube.log`,
+      pidFile: `${home}/run/sandbox-kube.pid`,
+      // Its JSON line names tokens: keep it in the log file, off the terminal.
+      echo: false,
+    });
+    console.log(
+      `starting ${sandboxClusters} sandbox Kubernetes API servers for site local (about 10 s each on 2 cores)…`,
+    );
+    await kube.waitForLine(/API servers up/, 300_000);
+    localKubeconfig = `${home}/sandbox/kube/kubeconfig.yaml`;
+  }
+
   supervisor.add({
     name: 'site/local',
     command: node,
     args: [...nodeArgs, `${root}/sub-manager/main.ts`],
-    env: { ...sharedEnv, DROVER_SITE: 'local', DROVER_SITE_DESCRIPTION: 'sandbox site on this machine' },
+    env: {
+      ...sharedEnv,
+      DROVER_SITE: 'local',
+      DROVER_SITE_DESCRIPTION: 'sandbox site on this machine',
+      ...(localKubeconfig ? { DROVER_KUBECONFIG: localKubeconfig } : {}),
+    },
     logFile: `${home}/logs/sub-manager-local.log`,
     pidFile: `${home}/run/sub-manager-local.pid`,
   });
@@ -150,6 +187,11 @@ try {
         : `  Temporal UI  http://127.0.0.1:${temporalUiPort}`,
       `  admin token  ${token}   (also in ${home}/admin.token)`,
       `  logs         ${home}/logs/`,
+      ...(localKubeconfig
+        ? [
+            `  site local   ${sandboxClusters} clusters (kubeconfig for the sub-manager only: ${localKubeconfig})`,
+          ]
+        : []),
       '',
       `  try: curl -H "Authorization: Bearer $(cat ${home}/admin.token)" ${apiUrl}/v1/sites`,
       '',

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createControlActivities } from '../activities/control/index.ts';
 import type { Db } from '../db/database.ts';
@@ -12,12 +13,19 @@ export const createControlWorker = async (opts: {
   namespace: string;
   db: Db;
   identity?: string;
+  discoveryIntervalSeconds?: number;
 }): Promise<Worker> =>
   Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createControlActivities({ db: opts.db }),
+    activities: createControlActivities({
+      db: opts.db,
+      temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
+      ...(opts.discoveryIntervalSeconds === undefined
+        ? {}
+        : { discoveryIntervalSeconds: opts.discoveryIntervalSeconds }),
+    }),
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

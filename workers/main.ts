@@ -15,7 +15,12 @@ await migrate(db);
 installWorkerRuntime(config.DROVER_LOG_LEVEL);
 const temporal = temporalConnection(config);
 const connection = await connectWorkerWithRetry(temporal, logger);
-const worker = await createControlWorker({ connection, namespace: temporal.namespace, db });
+const worker = await createControlWorker({
+  connection,
+  namespace: temporal.namespace,
+  db,
+  discoveryIntervalSeconds: config.DROVER_DISCOVERY_INTERVAL_SECONDS,
+});
 
 onShutdown(logger, async () => {
   // shutdown() lets running activities finish; run() below resolves once it has.

@@ -1,2 +1,3 @@
+export { discoverSiteWorkflow } from './discovery.ts';
 export { pingSiteWorkflow } from './ping-site.ts';
 export { siteCheckInWorkflow } from './site-check-in.ts';

@@ -1,17 +1,87 @@
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Db } from '../../db/database.ts';
+import { createClusterStore } from '../../db/clusters.ts';
 import { createSiteStore } from '../../db/sites.ts';
+import type { ClusterRef, DiscoveredCluster, DiscoverySummary, TargetSpec } from '../../domain/clusters.ts';
+import { DroverError, ErrorType } from '../../domain/errors.ts';
+import { parseSelector, SelectorParseError } from '../../domain/selectors.ts';
+import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
+import { classified } from '../errors.ts';
 
-export type ControlActivityDeps = { db: Db };
+export type ControlActivityDeps = {
+  db: Db;
+  /** For activities that manage Temporal objects (schedules); absent in pure-database tests. */
+  temporal?: Client;
+  discoveryIntervalSeconds?: number;
+};
+
+export const discoveryScheduleId = (site: string): string => `discovery-${site}`;
 
 /** Activities that need the central database; they run on the control worker only. */
-export const createControlActivities = ({ db }: ControlActivityDeps) => {
+export const createControlActivities = ({
+  db,
+  temporal,
+  discoveryIntervalSeconds = 600,
+}: ControlActivityDeps) => {
   const sites = createSiteStore(db);
-  return {
+  const clusters = createClusterStore(db);
+  return classified({
     /** A sub-manager announced itself: register its site if new and note when it came up. */
     async recordSiteCheckIn(input: { site: string; description: string; version: string }): Promise<void> {
       await sites.checkIn(input.site, input.description, input.version);
     },
-  };
+
+    /** Folds what a site saw into the inventory. */
+    async recordDiscovery(input: { site: string; clusters: DiscoveredCluster[] }): Promise<DiscoverySummary> {
+      return clusters.applyDiscovery(input.site, input.clusters);
+    },
+
+    /** The stable, sorted target list of a bulk run. */
+    async resolvePlacement(spec: TargetSpec): Promise<ClusterRef[]> {
+      let selector;
+      try {
+        selector = spec.selector === undefined ? undefined : parseSelector(spec.selector);
+      } catch (err) {
+        if (err instanceof SelectorParseError) {
+          throw new DroverError(ErrorType.BadInput, `selector ${err.message}`, {
+            field: 'selector',
+            details: { position: err.position },
+          });
+        }
+        throw err;
+      }
+      return clusters.placement({ clusterIds: spec.clusterIds, selector, sites: spec.sites });
+    },
+
+    /** Every site gets a discovery schedule; created once, its interval kept up to date. */
+    async ensureDiscoverySchedule(input: {
+      site: string;
+    }): Promise<{ scheduleId: string; created: boolean }> {
+      if (!temporal) throw new Error('ensureDiscoverySchedule needs a Temporal client');
+      const scheduleId = discoveryScheduleId(input.site);
+      const spec = { intervals: [{ every: `${discoveryIntervalSeconds}s` as const }] };
+      try {
+        await temporal.schedule.create({
+          scheduleId,
+          spec,
+          action: {
+            type: 'startWorkflow',
+            workflowType: 'discoverSiteWorkflow',
+            taskQueue: CONTROL_TASK_QUEUE,
+            workflowId: `discovery:${input.site}:scheduled`,
+            args: [{ site: input.site }],
+          },
+          policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+          memo: { site: input.site },
+        });
+        return { scheduleId, created: true };
+      } catch (err) {
+        if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+        await temporal.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec }));
+        return { scheduleId, created: false };
+      }
+    },
+  });
 };
 
 export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -1,11 +1,16 @@
 import { hostname } from 'node:os';
+import type { DiscoveredCluster } from '../../domain/clusters.ts';
 import type { PingResult } from '../../domain/runs.ts';
+import { discoverKubeconfigClusters } from '../../kube/inventory.ts';
+import { classified } from '../errors.ts';
 
 export type SiteActivityDeps = {
   site: string;
   /** Names this sub-manager process in results; never a credential. */
   identity: string;
   version: string;
+  /** This site's kubeconfig; read here, inside the site, and nowhere else. */
+  kubeconfigPath?: string | undefined;
   now?: () => Date;
 };
 
@@ -15,7 +20,7 @@ export type SiteActivityDeps = {
  */
 export const createSiteActivities = (deps: SiteActivityDeps) => {
   const now = deps.now ?? (() => new Date());
-  return {
+  return classified({
     /** Proves the round trip control → site → control; answers who served it. */
     async pingSite(input: { sentAt: string }): Promise<PingResult> {
       const answeredAt = now();
@@ -27,7 +32,12 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
         answeredAfterMs: Math.max(0, answeredAt.getTime() - Date.parse(input.sentAt)),
       };
     },
-  };
+
+    /** Every cluster this site can reach through its kubeconfig (and, later, its clouds). */
+    async discoverClusters(): Promise<DiscoveredCluster[]> {
+      return deps.kubeconfigPath ? discoverKubeconfigClusters(deps.kubeconfigPath) : [];
+    },
+  });
 };
 
 export type SiteActivities = ReturnType<typeof createSiteActivities>;

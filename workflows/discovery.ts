@@ -1,0 +1,24 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control/index.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
+import type { DiscoverySummary } from '../domain/clusters.ts';
+import { siteTaskQueue } from '../domain/task-queues.ts';
+
+const { recordDiscovery } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumInterval: '30 seconds' },
+});
+
+/**
+ * Asks one site what clusters it sees, then folds the answer into the inventory. The site
+ * step waits for the sub-manager if it is offline (no schedule-to-start timeout).
+ */
+export async function discoverSiteWorkflow({ site }: { site: string }): Promise<DiscoverySummary> {
+  const { discoverClusters } = proxyActivities<SiteActivities>({
+    taskQueue: siteTaskQueue(site),
+    startToCloseTimeout: '2 minutes',
+    retry: { maximumInterval: '1 minute' },
+  });
+  const clusters = await discoverClusters();
+  return recordDiscovery({ site, clusters });
+}
