@@ -116,7 +116,13 @@ export const buildApp = async (opts: BuildAppOptions) => {
         );
       const [database, temporal] = await Promise.all([
         check('database', () => opts.db.query('SELECT 1')),
-        check('temporal', () => opts.temporal.workflowService.getSystemInfo({})),
+        // A deadline on the call itself: the client's retry loop would otherwise go on in the
+        // background long after this check gave up.
+        check('temporal', () =>
+          opts.temporal.connection.withDeadline(Date.now() + READY_CHECK_TIMEOUT_MS, () =>
+            opts.temporal.workflowService.getSystemInfo({}),
+          ),
+        ),
       ]);
       const ready = database.ok && temporal.ok;
       return reply

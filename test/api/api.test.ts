@@ -171,7 +171,10 @@ describe('health, metrics and docs', () => {
 
   it('readyz is 503 when Temporal is unreachable', async () => {
     const deadPort = await freePort();
-    const unreachable = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${deadPort}` }) });
+    // No retry interceptor: its backoff timer would outlive the connection closed below.
+    const unreachable = new Client({
+      connection: Connection.lazy({ address: `127.0.0.1:${deadPort}`, interceptors: [] }),
+    });
     const lonely = await buildApp({ db, temporal: unreachable, siteOfflineAfterMs: 45_000, logger: false });
     const res = await lonely.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);

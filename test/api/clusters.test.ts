@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { createControlActivities } from '../../activities/control/index.ts';
 import { buildApp, type App } from '../../api/app.ts';
@@ -147,7 +148,7 @@ describe.each([
   });
 
   it('resolves placement in the control activity: stable order, AND of constraints, unknown ids refused', async () => {
-    const env = new MockActivityEnvironment();
+    const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
     const activities = createControlActivities({ db });
     const resolve = (spec: TargetSpec) =>
       env.run<[TargetSpec], ClusterRef[], typeof activities.resolvePlacement>(
