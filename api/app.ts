@@ -16,6 +16,8 @@ import { authenticate, createTokenStore } from './auth.ts';
 import { errorHandler } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { clusterRoutes } from './routes/clusters.ts';
+import { releaseRoutes } from './routes/releases.ts';
+import { deploymentRoutes } from './routes/deployments.ts';
 import { runRoutes } from './routes/runs.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -144,6 +146,8 @@ export const buildApp = async (opts: BuildAppOptions) => {
       v1.addHook('onRequest', authenticate(tokens));
       await v1.register(siteRoutes(deps));
       await v1.register(clusterRoutes(deps));
+      await v1.register(releaseRoutes(deps));
+      await v1.register(deploymentRoutes(deps));
       await v1.register(runRoutes(deps));
       await v1.register(tokenRoutes(deps));
     },

@@ -1,7 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 
 export const ErrorBody = z.object({
@@ -71,6 +76,14 @@ export const errorHandler = (err: FastifyError, request: FastifyRequest, reply: 
   }
   if (err instanceof WorkflowNotFoundError) {
     return send(reply, 404, { code: ErrorType.NotFound, message: `run '${err.workflowId}' not found` });
+  }
+  // An update's validator refused it: the run's state forbids it (422) or the input is bad (400).
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+    const type = err.cause.type as ErrorType | null;
+    return send(reply, type && type in STATUS ? STATUS[type] : 422, {
+      code: type ?? ErrorType.InvalidState,
+      message: err.cause.message,
+    });
   }
   if (err instanceof WorkflowExecutionAlreadyStartedError) {
     return send(reply, 409, { code: ErrorType.Conflict, message: `run '${err.workflowId}' already exists` });

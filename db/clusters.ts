@@ -62,6 +62,12 @@ export const selectorToSql = (selector: Selector, params: unknown[]): string => 
   return selector.requirements.length === 0 ? 'TRUE' : selector.requirements.map(one).join(' AND ');
 };
 
+export type PlacementSpec = {
+  clusterIds?: string[] | undefined;
+  selector?: Selector | undefined;
+  sites?: string[] | undefined;
+};
+
 export type ListFilter = {
   selector?: Selector | undefined;
   site?: string | undefined;
@@ -106,6 +112,36 @@ export const createClusterStore = (db: Db, tenant = DEFAULT_TENANT) => {
     )[0];
     if (!row) throw notFound('cluster', id);
     return row;
+  };
+
+  /**
+   * Resolves a target spec into the stable, sorted list every bulk run starts from. Vanished
+   * clusters are never targets; explicitly named ids that do not exist are an error.
+   */
+  const resolveTargets = async (spec: PlacementSpec) => {
+    const params: unknown[] = [];
+    let sql = `SELECT id, name, site, context, labels FROM clusters WHERE ${where({ selector: spec.selector }, params)} AND status <> 'vanished'`;
+    if (spec.sites !== undefined) sql += ` AND site = ANY($${params.push(spec.sites)}::text[])`;
+    if (spec.clusterIds !== undefined) {
+      const known = await db.query<{ id: string }>(
+        `SELECT id FROM clusters WHERE tenant_id = $1 AND deregistered_at IS NULL AND id = ANY($2::uuid[])`,
+        [tenant, spec.clusterIds],
+      );
+      const knownIds = new Set(known.map((k) => k.id));
+      const missing = spec.clusterIds.filter((id) => !knownIds.has(id));
+      if (missing.length > 0) {
+        throw new DroverError(
+          ErrorType.NotFound,
+          `unknown cluster ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
+          { field: 'clusterIds', details: { missing } },
+        );
+      }
+      sql += ` AND id = ANY($${params.push(spec.clusterIds)}::uuid[])`;
+    }
+    const rows = await db.query<ClusterRef & { labels: Record<string, string> }>(sql, params);
+    return rows
+      .map((r) => ({ id: r.id, name: r.name, site: r.site, context: r.context, labels: r.labels }))
+      .sort(compareRefs);
   };
 
   return {
@@ -316,37 +352,15 @@ export const createClusterStore = (db: Db, tenant = DEFAULT_TENANT) => {
      * Resolves a target spec into the stable, sorted list every bulk run starts from. Vanished
      * clusters are never targets; explicitly named ids that do not exist are an error.
      */
-    async placement(spec: {
-      clusterIds?: string[] | undefined;
-      selector?: Selector | undefined;
-      sites?: string[] | undefined;
-    }): Promise<ClusterRef[]> {
-      const params: unknown[] = [];
-      let sql = `SELECT id, name, site, context FROM clusters WHERE ${where({ selector: spec.selector }, params)} AND status <> 'vanished'`;
-      if (spec.sites !== undefined) sql += ` AND site = ANY($${params.push(spec.sites)}::text[])`;
-      if (spec.clusterIds !== undefined) {
-        const known = await db.query<{ id: string }>(
-          `SELECT id FROM clusters WHERE tenant_id = $1 AND deregistered_at IS NULL AND id = ANY($2::uuid[])`,
-          [tenant, spec.clusterIds],
-        );
-        const knownIds = new Set(known.map((k) => k.id));
-        const missing = spec.clusterIds.filter((id) => !knownIds.has(id));
-        if (missing.length > 0) {
-          throw new DroverError(
-            ErrorType.NotFound,
-            `unknown cluster ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
-            {
-              field: 'clusterIds',
-              details: { missing },
-            },
-          );
-        }
-        sql += ` AND id = ANY($${params.push(spec.clusterIds)}::uuid[])`;
-      }
-      const rows = await db.query<ClusterRef>(sql, params);
-      return rows
-        .map((r) => ({ id: r.id, name: r.name, site: r.site, context: r.context }))
-        .sort(compareRefs);
+    async placement(spec: PlacementSpec): Promise<ClusterRef[]> {
+      return (await resolveTargets(spec)).map(({ labels: _labels, ...ref }) => ref);
+    },
+
+    /** Placement with each cluster's labels, which per-cluster overrides select on. */
+    async placementWithLabels(
+      spec: PlacementSpec,
+    ): Promise<(ClusterRef & { labels: Record<string, string> })[]> {
+      return resolveTargets(spec);
     },
   };
 };

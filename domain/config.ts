@@ -49,6 +49,8 @@ const SubManagerEnv = z.object({
   DROVER_SITE_DESCRIPTION: z.string().default(''),
   /** Where this site's cluster credentials live; read only inside this process. */
   DROVER_KUBECONFIG: optionalPath,
+  /** Per-run snapshots of what this site changed, for rollback; default DROVER_HOME/sites/SITE. */
+  DROVER_SITE_STATE_DIR: optionalPath,
 });
 
 export type TemporalConnectionConfig = {

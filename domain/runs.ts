@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Kinds of run, each the prefix of its workflow id (a business key). */
-export const RunKind = z.enum(['ping', 'site-check-in', 'discovery']);
+export const RunKind = z.enum(['ping', 'site-check-in', 'discovery', 'deploy']);
 export type RunKind = z.infer<typeof RunKind>;
 
 export const RunStatus = z.enum(['running', 'succeeded', 'failed', 'cancelled', 'terminated', 'timed-out']);

@@ -278,14 +278,24 @@ const withManagedBy = (object: KubeObject): KubeObject => {
   };
 };
 
-/** Reads back every object of a release, in release order; missing objects are undefined. */
+/**
+ * Reads back every object of a release, in release order; missing objects are undefined. Custom
+ * resources whose CRD the release brings are placed by that CRD even before it exists, so their
+ * refs are the ones applyManifests reports.
+ */
 export const readManifests = async (
   client: KubeClient,
   release: string | readonly Manifest[],
   options: { defaultNamespace?: string } = {},
 ): Promise<{ documentIndex: number; object: ObjectRef; live: KubeObject | undefined }[]> => {
   const manifests = typeof release === 'string' ? parseManifests(release) : release;
-  const placed = await place(client, manifests, new Map(), options.defaultNamespace ?? 'default', 'read');
+  const placed = await place(
+    client,
+    manifests,
+    kindsFromCrds(manifests),
+    options.defaultNamespace ?? 'default',
+    'read',
+  );
   return Promise.all(
     placed.map(async (item) => ({
       documentIndex: item.index,

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createSiteActivities, defaultSiteIdentity } from '../activities/site/index.ts';
@@ -21,6 +22,8 @@ const temporal = temporalConnection(config);
 const identity = defaultSiteIdentity(site);
 
 const connection = await connectWorkerWithRetry(temporal, logger);
+const client = new Client({ connection, namespace: temporal.namespace });
+const stateDir = resolve(config.DROVER_SITE_STATE_DIR ?? `${config.DROVER_HOME}/sites/${site}`);
 const worker = await Worker.create({
   connection,
   namespace: temporal.namespace,
@@ -30,7 +33,9 @@ const worker = await Worker.create({
     site,
     identity,
     version: DROVER_VERSION,
-    kubeconfigPath: config.DROVER_KUBECONFIG,
+    kubeconfigPath: config.DROVER_KUBECONFIG && resolve(config.DROVER_KUBECONFIG),
+    stateDir,
+    temporal: client,
   }),
 });
 
@@ -40,7 +45,6 @@ onShutdown(logger, async () => {
 
 // Announce the site through Temporal (the site has no path to the database). If an earlier
 // check-in is still waiting for the control worker, join it instead of piling up another.
-const client = new Client({ connection, namespace: temporal.namespace });
 await client.workflow
   .start('siteCheckInWorkflow', {
     taskQueue: CONTROL_TASK_QUEUE,

@@ -150,9 +150,7 @@ try {
       // Its JSON line names tokens: keep it in the log file, off the terminal.
       echo: false,
     });
-    console.log(
-      `starting ${sandboxClusters} sandbox Kubernetes API servers for site local (about 10 s each on 2 cores)…`,
-    );
+    console.log(`starting ${sandboxClusters} sandbox Kubernetes API servers for site local (a few seconds)…`);
     await kube.waitForLine(/API servers up/, 300_000);
     localKubeconfig = `${home}/sandbox/kube/kubeconfig.yaml`;
   }

@@ -1,3 +1,5 @@
+export { bulkDeployWorkflow } from './bulk-deploy.ts';
 export { discoverSiteWorkflow } from './discovery.ts';
 export { pingSiteWorkflow } from './ping-site.ts';
+export { releaseWorkflow } from './release.ts';
 export { siteCheckInWorkflow } from './site-check-in.ts';

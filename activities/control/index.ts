@@ -1,7 +1,15 @@
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  WorkflowIdConflictPolicy,
+  type Client,
+} from '@temporalio/client';
 import type { Db } from '../../db/database.ts';
 import { createClusterStore } from '../../db/clusters.ts';
+import { createReleaseStore } from '../../db/releases.ts';
 import { createSiteStore } from '../../db/sites.ts';
+import { releaseWorkflowId, type ObjectIdentity, type Override } from '../../domain/releases.ts';
+import { parseManifests } from '../../kube/apply.ts';
 import type { ClusterRef, DiscoveredCluster, DiscoverySummary, TargetSpec } from '../../domain/clusters.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { parseSelector, SelectorParseError } from '../../domain/selectors.ts';
@@ -25,7 +33,31 @@ export const createControlActivities = ({
 }: ControlActivityDeps) => {
   const sites = createSiteStore(db);
   const clusters = createClusterStore(db);
+  const releases = createReleaseStore(db);
   return classified({
+    /** A release's content, parsed, for the workflow that serves it to the sites. */
+    async loadRelease(input: {
+      releaseId: string;
+    }): Promise<{ objects: ObjectIdentity[]; overrides: Override[] }> {
+      const row = await releases.get(input.releaseId);
+      return {
+        objects: parseManifests(row.manifests).map((m) => m.object as unknown as ObjectIdentity),
+        overrides: row.overrides,
+      };
+    },
+
+    /** Makes sure the release's serving workflow runs (one per release, started once). */
+    async ensureReleaseServed(input: { releaseId: string }): Promise<void> {
+      if (!temporal) throw new Error('ensureReleaseServed needs a Temporal client');
+      await releases.get(input.releaseId); // unknown release: NotFound, not a workflow that never loads
+      await temporal.workflow.start('releaseWorkflow', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: releaseWorkflowId(input.releaseId),
+        args: [{ releaseId: input.releaseId }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      });
+    },
+
     /** A sub-manager announced itself: register its site if new and note when it came up. */
     async recordSiteCheckIn(input: { site: string; description: string; version: string }): Promise<void> {
       await sites.checkIn(input.site, input.description, input.version);

@@ -1,6 +1,19 @@
 import { hostname } from 'node:os';
+import type { Client } from '@temporalio/client';
 import type { DiscoveredCluster } from '../../domain/clusters.ts';
+import type { DeployTarget } from '../../domain/deployments.ts';
+import { DroverError, ErrorType } from '../../domain/errors.ts';
+import { releaseWorkflowId, type ClusterFacts, type ObjectIdentity } from '../../domain/releases.ts';
 import type { PingResult } from '../../domain/runs.ts';
+import { createKubeClient } from '../../kube/client.ts';
+import {
+  deployToCluster,
+  loadSnapshot,
+  restoreSnapshot,
+  snapshotObjects,
+  snapshotOnce,
+  verifyDeployment,
+} from '../../kube/deploy.ts';
 import { discoverKubeconfigClusters } from '../../kube/inventory.ts';
 import { classified } from '../errors.ts';
 
@@ -11,8 +24,15 @@ export type SiteActivityDeps = {
   version: string;
   /** This site's kubeconfig; read here, inside the site, and nowhere else. */
   kubeconfigPath?: string | undefined;
+  /** Where this site keeps per-run snapshots of what it changed (cluster content stays here). */
+  stateDir?: string | undefined;
+  /** For reading release content from the release's workflow (a query; nothing recorded). */
+  temporal?: Client | undefined;
   now?: () => Date;
 };
+
+/** One snapshot per (run, cluster): a retried deploy must never re-snapshot its own changes. */
+const snapshotKey = (runId: string, clusterId: string) => `${runId}--${clusterId}`;
 
 /**
  * Activities that run inside a site, on its sub-manager. They are the only code that may touch
@@ -20,6 +40,16 @@ export type SiteActivityDeps = {
  */
 export const createSiteActivities = (deps: SiteActivityDeps) => {
   const now = deps.now ?? (() => new Date());
+  const clusterClient = (target: DeployTarget) => {
+    if (!deps.kubeconfigPath) {
+      throw new DroverError(ErrorType.BadInput, `site ${deps.site} has no kubeconfig (DROVER_KUBECONFIG)`);
+    }
+    return createKubeClient({ kubeconfigPath: deps.kubeconfigPath, context: target.context });
+  };
+  const stateDir = () => {
+    if (!deps.stateDir) throw new Error('sub-manager has no state directory for snapshots');
+    return deps.stateDir;
+  };
   return classified({
     /** Proves the round trip control → site → control; answers who served it. */
     async pingSite(input: { sentAt: string }): Promise<PingResult> {
@@ -36,6 +66,47 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
     /** Every cluster this site can reach through its kubeconfig (and, later, its clouds). */
     async discoverClusters(): Promise<DiscoveredCluster[]> {
       return deps.kubeconfigPath ? discoverKubeconfigClusters(deps.kubeconfigPath) : [];
+    },
+
+    /**
+     * One cluster's share of a rollout: fetch this cluster's rendering of the release, snapshot
+     * what it will touch (once per run), server-side apply, verify. Safe to retry.
+     */
+    async deployRelease(input: {
+      target: DeployTarget;
+      releaseId: string;
+      runId: string;
+      readiness: boolean;
+    }): Promise<{ applied: number; changed: number }> {
+      if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
+      const facts: ClusterFacts = { name: input.target.name, labels: input.target.labels };
+      const rendered = await deps.temporal.workflow
+        .getHandle(releaseWorkflowId(input.releaseId))
+        .query<{ objects: ObjectIdentity[] }, [ClusterFacts]>('render', facts);
+      const manifests = rendered.objects.map((object, index) => ({
+        index,
+        object: object,
+      }));
+      const client = clusterClient(input.target);
+      const snapshot = await snapshotOnce(stateDir(), snapshotKey(input.runId, input.target.id), () =>
+        snapshotObjects(client, manifests),
+      );
+      const result = await deployToCluster(client, manifests, { releaseId: input.releaseId, snapshot });
+      const verdict = await verifyDeployment(client, result, { readiness: input.readiness });
+      if (!verdict.ok) {
+        throw new DroverError(ErrorType.Unavailable, `not verified yet: ${verdict.problems.join('; ')}`);
+      }
+      return { applied: result.applied.length, changed: result.applied.filter((o) => o.changed).length };
+    },
+
+    /** Puts a cluster back to the snapshot this run took; nothing to do if it never got that far. */
+    async rollbackRelease(input: { target: DeployTarget; runId: string }): Promise<{ restored: number }> {
+      const snapshot = await loadSnapshot(stateDir(), snapshotKey(input.runId, input.target.id));
+      if (!snapshot) return { restored: 0 };
+      const result = await restoreSnapshot(clusterClient(input.target), snapshot);
+      return {
+        restored: result.objects.filter((o) => o.action !== 'unchanged' && o.action !== 'absent').length,
+      };
     },
   });
 };

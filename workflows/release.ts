@@ -1,0 +1,43 @@
+import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control/index.ts';
+import {
+  renderForCluster,
+  type ClusterFacts,
+  type ObjectIdentity,
+  type Override,
+} from '../domain/releases.ts';
+
+export { releaseWorkflowId } from '../domain/releases.ts';
+
+const { loadRelease } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumInterval: '30 seconds' },
+});
+
+export type RenderedRelease = { releaseId: string; objects: ObjectIdentity[] };
+
+export const renderQuery = defineQuery<RenderedRelease, [ClusterFacts]>('render');
+export const retireSignal = defineSignal('retire');
+
+/**
+ * Serves one release's content to the sites. Sites cannot reach the database, and manifests
+ * must not ride in every deploy's history (they would multiply by the fleet size and hit
+ * Temporal's history limits), so the content is loaded once into this workflow and each site
+ * activity asks for its cluster's rendering through a query, which Temporal answers from this
+ * workflow's state without recording anything.
+ */
+export async function releaseWorkflow({ releaseId }: { releaseId: string }): Promise<void> {
+  const state: { content?: { objects: ObjectIdentity[]; overrides: Override[] } } = {};
+  let retired = false;
+  setHandler(renderQuery, (cluster) => {
+    // A query before the content is loaded fails; the asking activity retries.
+    const { content } = state;
+    if (!content) throw new Error(`release ${releaseId} is still loading`);
+    return { releaseId, objects: renderForCluster(content.objects, content.overrides, cluster) };
+  });
+  setHandler(retireSignal, () => {
+    retired = true;
+  });
+  state.content = await loadRelease({ releaseId });
+  await condition(() => retired);
+}
