@@ -78,7 +78,9 @@ const siteActivities = (site: string) =>
   proxyActivities<SiteActivities>({
     taskQueue: siteTaskQueue(site),
     // No schedule-to-start timeout: an offline site's targets wait for it.
-    startToCloseTimeout: '5 minutes',
+    startToCloseTimeout: '10 minutes',
+    // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
+    heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
   });
 

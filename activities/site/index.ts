@@ -16,6 +16,7 @@ import {
 } from '../../kube/deploy.ts';
 import { discoverKubeconfigClusters } from '../../kube/inventory.ts';
 import { classified } from '../errors.ts';
+import { withHeartbeat } from '../heartbeat.ts';
 
 export type SiteActivityDeps = {
   site: string;
@@ -78,35 +79,39 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
       runId: string;
       readiness: boolean;
     }): Promise<{ applied: number; changed: number }> {
-      if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
-      const facts: ClusterFacts = { name: input.target.name, labels: input.target.labels };
-      const rendered = await deps.temporal.workflow
-        .getHandle(releaseWorkflowId(input.releaseId))
-        .query<{ objects: ObjectIdentity[] }, [ClusterFacts]>('render', facts);
-      const manifests = rendered.objects.map((object, index) => ({
-        index,
-        object: object,
-      }));
-      const client = clusterClient(input.target);
-      const snapshot = await snapshotOnce(stateDir(), snapshotKey(input.runId, input.target.id), () =>
-        snapshotObjects(client, manifests),
-      );
-      const result = await deployToCluster(client, manifests, { releaseId: input.releaseId, snapshot });
-      const verdict = await verifyDeployment(client, result, { readiness: input.readiness });
-      if (!verdict.ok) {
-        throw new DroverError(ErrorType.Unavailable, `not verified yet: ${verdict.problems.join('; ')}`);
-      }
-      return { applied: result.applied.length, changed: result.applied.filter((o) => o.changed).length };
+      return withHeartbeat(async () => {
+        if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
+        const facts: ClusterFacts = { name: input.target.name, labels: input.target.labels };
+        const rendered = await deps.temporal.workflow
+          .getHandle(releaseWorkflowId(input.releaseId))
+          .query<{ objects: ObjectIdentity[] }, [ClusterFacts]>('render', facts);
+        const manifests = rendered.objects.map((object, index) => ({
+          index,
+          object: object,
+        }));
+        const client = clusterClient(input.target);
+        const snapshot = await snapshotOnce(stateDir(), snapshotKey(input.runId, input.target.id), () =>
+          snapshotObjects(client, manifests),
+        );
+        const result = await deployToCluster(client, manifests, { releaseId: input.releaseId, snapshot });
+        const verdict = await verifyDeployment(client, result, { readiness: input.readiness });
+        if (!verdict.ok) {
+          throw new DroverError(ErrorType.Unavailable, `not verified yet: ${verdict.problems.join('; ')}`);
+        }
+        return { applied: result.applied.length, changed: result.applied.filter((o) => o.changed).length };
+      });
     },
 
     /** Puts a cluster back to the snapshot this run took; nothing to do if it never got that far. */
     async rollbackRelease(input: { target: DeployTarget; runId: string }): Promise<{ restored: number }> {
-      const snapshot = await loadSnapshot(stateDir(), snapshotKey(input.runId, input.target.id));
-      if (!snapshot) return { restored: 0 };
-      const result = await restoreSnapshot(clusterClient(input.target), snapshot);
-      return {
-        restored: result.objects.filter((o) => o.action !== 'unchanged' && o.action !== 'absent').length,
-      };
+      return withHeartbeat(async () => {
+        const snapshot = await loadSnapshot(stateDir(), snapshotKey(input.runId, input.target.id));
+        if (!snapshot) return { restored: 0 };
+        const result = await restoreSnapshot(clusterClient(input.target), snapshot);
+        return {
+          restored: result.objects.filter((o) => o.action !== 'unchanged' && o.action !== 'absent').length,
+        };
+      });
     },
   });
 };

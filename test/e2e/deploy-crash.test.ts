@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { stringify } from 'yaml';
+import { buildApp, type App } from '../../api/app.ts';
+import { createTokenStore } from '../../api/auth.ts';
+import type { Cluster } from '../../api/routes/clusters.ts';
+import type { Db } from '../../db/database.ts';
+import type { Run } from '../../domain/runs.ts';
+import { createKubeClient } from '../../kube/client.ts';
+import { deployToCluster } from '../../kube/deploy.ts';
+import type { DeployProgress } from '../../workflows/bulk-deploy.ts';
+import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
+import {
+  freshPostgres,
+  startDroverProcess,
+  stopProcess,
+  temporalClient,
+  uniq,
+  waitUntil,
+} from '../support/env.ts';
+
+/**
+ * kill -9 the control worker, then the sub-manager, in the middle of a rollout; restart them;
+ * the run completes and every cluster ends up exactly as a clean single apply leaves it.
+ */
+const run = promisify(execFile);
+const site = `crash-${uniq()}`;
+const dir = mkdtempSync(join(tmpdir(), 'drover-crash-'));
+let kube: KubeEnv;
+let db: Db;
+let databaseUrl: string;
+let temporal: Client;
+let app: App;
+let token: string;
+let controlWorker: ChildProcess;
+let subManager: ChildProcess;
+
+// Enough objects that each cluster takes a while, so the kills land mid-rollout.
+const RELEASE = [
+  'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: crash',
+  ...Array.from(
+    { length: 40 },
+    (_, i) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${i}\n  namespace: crash\ndata:\n  index: "${i}"`,
+  ),
+].join('\n---\n');
+
+const TARGETS = 4; // clusters in the site; one more is the clean reference
+const startControl = () =>
+  startDroverProcess('workers/main.ts', `crash-control-${site}-${uniq()}`, { DATABASE_URL: databaseUrl });
+const startSite = () =>
+  startDroverProcess('sub-manager/main.ts', `crash-${site}-${uniq()}`, {
+    DROVER_SITE: site,
+    DROVER_KUBECONFIG: join(dir, 'site.yaml'),
+    DROVER_SITE_STATE_DIR: join(dir, 'state'),
+  });
+
+const call = async <T>(method: 'GET' | 'POST', url: string, payload?: object) => {
+  const res = await app.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}` },
+    ...(payload ? { payload } : {}),
+  });
+  return { status: res.statusCode, body: res.json<T>() };
+};
+
+/** Every release object on a cluster, as kubectl shows it minus what differs on every write. */
+const state = async (c: KubeCluster) => {
+  const { stdout } = await run(kube.binary, [
+    'kubectl',
+    '--kubeconfig',
+    c.kubeconfigPath,
+    '--context',
+    c.name,
+    'get',
+    'configmaps',
+    '-n',
+    'crash',
+    '-o',
+    'json',
+  ]);
+  const list = JSON.parse(stdout) as { items: { metadata: Record<string, unknown>; data?: unknown }[] };
+  return list.items
+    .filter((o) => String(o.metadata.name).startsWith('cm-'))
+    .map((o) => ({
+      name: o.metadata.name,
+      labels: o.metadata.labels,
+      annotations: o.metadata.annotations,
+      managers: ((o.metadata.managedFields ?? []) as { manager: string; operation: string }[]).map(
+        (m) => `${m.manager}/${m.operation}`,
+      ),
+      data: o.data,
+    }))
+    .sort((a, b) => String(a.name).localeCompare(String(b.name)));
+};
+
+beforeAll(async () => {
+  kube = await startKubeEnv({ clusters: TARGETS + 1, baseDir: join(dir, 'kube'), namePrefix: 'crash' });
+  const targets = kube.clusters.slice(0, TARGETS);
+  writeFileSync(
+    join(dir, 'site.yaml'),
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: targets.map((c) => ({
+        name: c.name,
+        cluster: { server: c.server, 'certificate-authority-data': Buffer.from(c.caData).toString('base64') },
+      })),
+      users: targets.map((c) => ({ name: c.name, user: { token: c.adminToken } })),
+      contexts: targets.map((c) => ({ name: c.name, context: { cluster: c.name, user: c.name } })),
+      'current-context': targets[0]?.name,
+    }),
+  );
+  const pg = await freshPostgres();
+  db = pg.db;
+  databaseUrl = pg.url;
+  temporal = await temporalClient();
+  app = await buildApp({ db, temporal, siteOfflineAfterMs: 12_000, logger: false });
+  token = (await createTokenStore(db).ensureAdmin()) ?? '';
+  controlWorker = startControl();
+  subManager = startSite();
+  await waitUntil(
+    'site discovered',
+    async () =>
+      (await call<{ items: Cluster[] }>('GET', `/v1/clusters?site=${site}`)).body.items.length === TARGETS,
+    90_000,
+  );
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all([stopProcess(subManager), stopProcess(controlWorker)]);
+  await app?.close();
+  await temporal?.connection.close();
+  await db?.close();
+  await kube?.stop({ removeData: true });
+});
+
+describe('a rollout survives its processes being killed', () => {
+  it('completes after kill -9 of the control worker and of the sub-manager, with clusters as a clean apply leaves them', async () => {
+    const release = await call<{ id: string }>('POST', '/v1/releases', { name: 'crash', manifests: RELEASE });
+    expect(release.status).toBe(201);
+    const started = await call<{ runId: string }>('POST', '/v1/deployments', {
+      releaseId: release.body.id,
+      placement: { sites: [site] },
+      strategy: { waves: [{ percent: 100 }], maxParallel: 1, failureBudget: { count: 0 } },
+    });
+    expect(started.status).toBe(202);
+    const runId = started.body.runId;
+    const progress = async () =>
+      (await call<Run & { progress?: DeployProgress }>('GET', `/v1/runs/${runId}`)).body;
+
+    // Kill the control worker once the first cluster is under way…
+    await waitUntil(
+      'first cluster running',
+      async () => ((await progress()).progress?.counts.running ?? 0) > 0,
+      60_000,
+    );
+    await stopProcess(controlWorker, 'SIGKILL');
+    controlWorker = startControl();
+    // …and the sub-manager while a later one is.
+    await waitUntil(
+      'a later cluster running',
+      async () => ((await progress()).progress?.counts.succeeded ?? 0) >= 1,
+      90_000,
+    );
+    await stopProcess(subManager, 'SIGKILL');
+    // Both kills happened mid-rollout.
+    expect((await progress()).progress?.counts.succeeded ?? 0).toBeLessThan(TARGETS);
+    subManager = startSite();
+
+    let final: (Run & { progress?: DeployProgress }) | undefined;
+    await waitUntil(
+      'rollout to finish',
+      async () => (final = await progress()).progress?.phase === 'succeeded',
+      180_000,
+    );
+    expect(final?.progress?.counts.succeeded).toBe(TARGETS);
+    expect(final?.progress?.counts.failed).toBe(0);
+
+    // The reference: the same release applied once, cleanly, to a cluster nothing crashed on.
+    const reference = kube.clusters[TARGETS] as KubeCluster;
+    const objects = (
+      await call<{ objects: unknown[] }>('POST', `/v1/releases/${release.body.id}/render`, {
+        clusterName: reference.name,
+        labels: {},
+      })
+    ).body.objects;
+    await deployToCluster(
+      createKubeClient({ kubeconfigPath: reference.kubeconfigPath, context: reference.name }),
+      objects.map((object, index) => ({ index, object: object as never })),
+      { releaseId: release.body.id },
+    );
+    const expected = await state(reference);
+    expect(expected).toHaveLength(40);
+    for (const c of kube.clusters.slice(0, TARGETS)) expect(await state(c)).toEqual(expected);
+  }, 300_000);
+});
