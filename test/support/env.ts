@@ -43,13 +43,28 @@ export const freshPglite = async (): Promise<Db> => {
   return db;
 };
 
+/**
+ * Each jest worker gets its own Temporal namespace (made by the global setup), so the control
+ * workers of suites running side by side never pick up each other's workflows.
+ */
+export const testNamespace = (): string => `drover-test-${process.env.JEST_WORKER_ID ?? '1'}`;
+
 export const temporalClient = async (): Promise<Client> =>
-  new Client({ connection: await Connection.connect({ address: temporalAddress() }), namespace: 'default' });
+  new Client({
+    connection: await Connection.connect({ address: temporalAddress() }),
+    namespace: testNamespace(),
+  });
 
 /** Starts one of drover's own processes (`workers/main.ts`, `sub-manager/main.ts`, …). */
 export const startDroverProcess = (entry: string, name: string, env: Record<string, string>): ChildProcess =>
   spawnGuarded(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, entry)], {
-    env: { ...process.env, DROVER_TEMPORAL_ADDRESS: temporalAddress(), DROVER_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      DROVER_TEMPORAL_ADDRESS: temporalAddress(),
+      DROVER_TEMPORAL_NAMESPACE: testNamespace(),
+      DROVER_LOG_LEVEL: 'info',
+      ...env,
+    },
     logFile: join(logDir(), `${name}.log`),
     cwd: repoRoot,
   });

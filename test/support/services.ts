@@ -67,6 +67,8 @@ export const startTemporal = async (logDir: string): Promise<StartedTemporal> =>
       // Idle polls return every 5 s, so a stopped sub-manager shows offline within seconds.
       '--dynamic-config-value',
       'matching.longPollExpirationInterval="5s"',
+      // One namespace per jest worker (testNamespace in test/support/env.ts).
+      ...Array.from({ length: 8 }, (_, i) => ['--namespace', `drover-test-${i + 1}`]).flat(),
       '--log-level',
       'warn',
     ],
