@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { DroverError, ErrorType } from '../domain/errors.ts';
 import { isPollerAlive } from '../domain/sites.ts';
 import { kindOfRunId, type Run, type RunStatus } from '../domain/runs.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
@@ -109,4 +110,111 @@ const describeFailure = (err: unknown): string => {
     messages.push(e.message);
   }
   return messages.filter(Boolean).join(': ') || String(err);
+};
+
+/** A run as a list shows it: no pending steps, no result. */
+export type RunSummary = Pick<Run, 'id' | 'kind' | 'status' | 'startedAt' | 'closedAt'>;
+
+const { WorkflowExecutionStatus: ExecStatus } = proto.temporal.api.enums.v1;
+
+/** Temporal's execution status by its number, in drover's words. */
+const STATUS_BY_CODE = new Map<number, RunStatus>([
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_RUNNING, 'running'],
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED, 'succeeded'],
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_FAILED, 'failed'],
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_CANCELED, 'cancelled'],
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED, 'terminated'],
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, 'timed-out'],
+  [ExecStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, 'running'],
+]);
+
+/** drover's status as a value of Temporal's `ExecutionStatus` search attribute. */
+const VISIBILITY_STATUS: Record<RunStatus, string> = {
+  running: 'Running',
+  succeeded: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Canceled',
+  terminated: 'Terminated',
+  'timed-out': 'TimedOut',
+};
+
+const badCursor = (cause?: unknown) =>
+  new DroverError(ErrorType.BadInput, 'query.cursor: not a cursor this API returned', {
+    field: 'query.cursor',
+    ...(cause ? { cause } : {}),
+  });
+
+const encodeCursor = (token: Uint8Array | null | undefined): string | null =>
+  token && token.length > 0 ? Buffer.from(token).toString('base64url') : null;
+
+const decodeCursor = (cursor: string | undefined): Uint8Array | undefined => {
+  if (cursor === undefined || cursor === '') return undefined;
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw badCursor();
+  const token = Buffer.from(cursor, 'base64url');
+  // Temporal's visibility stores write their page tokens as JSON objects; anything else (a
+  // truncated or mistyped cursor) would only earn a retried, opaque failure from the server.
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(token.toString('utf8'));
+  } catch {
+    throw badCursor();
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw badCursor();
+  return token;
+};
+
+const GRPC_UNKNOWN = 2;
+const GRPC_INVALID_ARGUMENT = 3;
+
+/**
+ * Runs from Temporal's visibility store, newest first: only drover's kinds (workflow ids
+ * `<kind>:…`), never internal workflows such as `release:…`. A run that continued as new is
+ * listed once, by its current execution. The cursor is Temporal's page token, base64url.
+ */
+export const listRuns = async (
+  client: Client,
+  kinds: readonly string[],
+  filter: {
+    kind?: string | undefined;
+    status?: RunStatus | undefined;
+    limit: number;
+    cursor?: string | undefined;
+  },
+): Promise<{ items: RunSummary[]; nextCursor: string | null }> => {
+  // Kinds and statuses come from closed enums, so nothing a caller typed reaches the query.
+  const prefixes = (filter.kind ? [filter.kind] : kinds).map((k) => `WorkflowId STARTS_WITH '${k}:'`);
+  const query = [
+    `(${prefixes.join(' OR ')})`,
+    filter.status
+      ? `ExecutionStatus = '${VISIBILITY_STATUS[filter.status]}'`
+      : `ExecutionStatus != 'ContinuedAsNew'`,
+  ].join(' AND ');
+  const nextPageToken = decodeCursor(filter.cursor);
+  let response;
+  try {
+    response = await client.workflowService.listWorkflowExecutions({
+      namespace: client.options.namespace,
+      query,
+      pageSize: filter.limit,
+      ...(nextPageToken ? { nextPageToken } : {}),
+    });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    // With a token, these mean the server could not make sense of it.
+    if (nextPageToken && (code === GRPC_INVALID_ARGUMENT || code === GRPC_UNKNOWN)) {
+      throw badCursor(err);
+    }
+    throw err;
+  }
+  const items = (response.executions ?? []).map((e) => {
+    const id = e.execution?.workflowId ?? '';
+    return {
+      id,
+      kind: kindOfRunId(id),
+      status: STATUS_BY_CODE.get(e.status ?? 0) ?? 'running',
+      startedAt: iso(toDate(e.startTime)),
+      closedAt: iso(toDate(e.closeTime)),
+    };
+  });
+  return { items, nextCursor: encodeCursor(response.nextPageToken) };
 };

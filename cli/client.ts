@@ -55,7 +55,7 @@ export const createApiClient =
       res = await fetchImpl(`${settings.apiUrl}${path}`, {
         method,
         headers: {
-          ...(settings.token ? { authorization: `Bearer ${settings.token}` } : {}),
+          ...headersOf(settings),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -66,12 +66,86 @@ export const createApiClient =
       throw new ApiError(0, `cannot reach the drover API at ${settings.apiUrl}: ${reason}`);
     }
     const text = await res.text();
-    const json = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!res.ok) {
-      const error = (json as { error?: { message?: string; field?: string } } | undefined)?.error;
-      const hint =
-        res.status === 401 ? ` (token from ${settings.source}; set DROVER_TOKEN or run 'drover login')` : '';
-      throw new ApiError(res.status, `${error?.message ?? res.statusText}${hint}`, error?.field);
-    }
-    return json as T;
+    if (!res.ok) throw apiErrorOf(settings, res, text);
+    return (text ? (JSON.parse(text) as unknown) : undefined) as T;
   };
+
+const headersOf = (settings: CliSettings): Record<string, string> =>
+  settings.token ? { authorization: `Bearer ${settings.token}` } : {};
+
+const apiErrorOf = (settings: CliSettings, res: Response, text: string): ApiError => {
+  let error: { message?: string; field?: string } | undefined;
+  try {
+    error = (JSON.parse(text) as { error?: { message?: string; field?: string } }).error;
+  } catch {
+    error = undefined;
+  }
+  const hint =
+    res.status === 401 ? ` (token from ${settings.source}; set DROVER_TOKEN or run 'drover login')` : '';
+  return new ApiError(res.status, `${error?.message ?? res.statusText}${hint}`, error?.field);
+};
+
+/** One server-sent event: its name (`message` when the server gave none) and its data. */
+export type ServerEvent = { event: string; data: string };
+
+/**
+ * Splits a server-sent event stream into events, as the EventSource spec reads it: lines end in
+ * LF, CR or CRLF; `event:` names the event, `data:` lines join with LF, a blank line dispatches;
+ * comments (`:`) and other fields are ignored.
+ */
+export async function* parseEventStream(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<ServerEvent> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let event = '';
+  let data: string[] = [];
+  let pendingCr = false;
+  for await (const chunk of chunks) {
+    buffer += decoder.decode(chunk, { stream: true });
+    if (pendingCr && buffer.startsWith('\n')) buffer = buffer.slice(1);
+    pendingCr = false;
+    for (;;) {
+      const end = buffer.search(/[\r\n]/);
+      if (end < 0) break;
+      // A CR at the very end may be the first half of a CRLF split across chunks.
+      if (buffer[end] === '\r' && end === buffer.length - 1) pendingCr = true;
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + (buffer.startsWith('\r\n', end) ? 2 : 1));
+      if (line === '') {
+        if (data.length > 0) yield { event: event || 'message', data: data.join('\n') };
+        event = '';
+        data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+    }
+  }
+}
+
+/** Opens a server-sent event stream of the API; errors before it starts are ApiErrors. */
+export const openEventStream = async (
+  settings: CliSettings,
+  path: string,
+  fetchImpl: typeof fetch = fetch,
+  signal?: AbortSignal,
+): Promise<AsyncGenerator<ServerEvent>> => {
+  let res: Response;
+  try {
+    res = await fetchImpl(`${settings.apiUrl}${path}`, {
+      headers: { ...headersOf(settings), accept: 'text/event-stream' },
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    const cause = (err as Error).cause;
+    const reason = cause instanceof Error ? cause.message : (err as Error).message;
+    throw new ApiError(0, `cannot reach the drover API at ${settings.apiUrl}: ${reason}`);
+  }
+  if (!res.ok) throw apiErrorOf(settings, res, await res.text());
+  if (!res.body) throw new ApiError(0, `the drover API at ${settings.apiUrl} sent no event stream`);
+  return parseEventStream(res.body);
+};

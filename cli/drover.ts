@@ -1,10 +1,19 @@
 #!/usr/bin/env -S node --disable-warning=ExperimentalWarning
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import type { PingResult, Run } from '../domain/runs.ts';
 import type { Site } from '../domain/sites.ts';
-import { ApiError, configPath, createApiClient, resolveSettings, type ApiClient } from './client.ts';
+import type { DeployProgress } from '../workflows/bulk-deploy.ts';
+import {
+  ApiError,
+  configPath,
+  createApiClient,
+  openEventStream,
+  resolveSettings,
+  type ApiClient,
+  type CliSettings,
+} from './client.ts';
 
 /** `drover`: a thin client of the REST API. Everything it does, the API does. */
 const program = new Command()
@@ -15,9 +24,17 @@ const program = new Command()
   .option('--json', 'print raw JSON instead of tables')
   .showHelpAfterError();
 
-const api = async (): Promise<ApiClient> => {
-  const opts = program.opts<{ apiUrl?: string; token?: string }>();
-  return createApiClient(await resolveSettings(opts));
+const settings = async (): Promise<CliSettings> =>
+  resolveSettings(program.opts<{ apiUrl?: string; token?: string }>());
+const api = async (): Promise<ApiClient> => createApiClient(await settings());
+/** A run id in a URL path: its `:` separators stay readable. */
+const runPath = (id: string): string => encodeURIComponent(id).replaceAll('%3A', ':');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A mistake in what the user typed that commander cannot catch: printed plainly, exit 1. */
+class CliError extends Error {}
+const fail = (message: string): never => {
+  throw new CliError(message);
 };
 const asJson = () => program.opts<{ json?: boolean }>().json === true;
 const print = (value: unknown): void => {
@@ -255,10 +272,476 @@ runs
   .description('status, pending steps and result of one run')
   .argument('<id>', 'run id')
   .action(async (id: string) => {
-    const run = await (await api())<Run>('GET', `/v1/runs/${encodeURIComponent(id).replaceAll('%3A', ':')}`);
+    const run = await (await api())<Run>('GET', `/v1/runs/${runPath(id)}`);
     if (asJson()) print(run);
     else console.log(describeRun(run));
   });
+
+type RunSummary = Pick<Run, 'id' | 'kind' | 'status' | 'startedAt' | 'closedAt'>;
+
+runs
+  .command('ls')
+  .description('list runs, newest first')
+  .option('--kind <kind>', 'ping, discovery, deploy or site-check-in')
+  .option('--status <status>', 'running, succeeded, failed, cancelled, terminated or timed-out')
+  .option('--limit <n>', 'at most this many', '50')
+  .action(async (opts: { kind?: string; status?: string; limit: string }) => {
+    const client = await api();
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1) fail(`--limit: '${opts.limit}' is not a positive number`);
+    const items: RunSummary[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: String(Math.min(1000, limit - items.length)) });
+      if (opts.kind) q.set('kind', opts.kind);
+      if (opts.status) q.set('status', opts.status);
+      if (cursor) q.set('cursor', cursor);
+      const page: { items: RunSummary[]; nextCursor: string | null } = await client(
+        'GET',
+        `/v1/runs?${q.toString()}`,
+      );
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor && items.length < limit);
+    if (asJson()) return print(items);
+    if (items.length === 0) return console.log('no runs match');
+    console.log(
+      table([
+        ['ID', 'KIND', 'STATUS', 'STARTED', 'CLOSED'],
+        ...items.map((r) => [r.id, r.kind, r.status, ago(r.startedAt), r.closedAt ? ago(r.closedAt) : '-']),
+      ]),
+    );
+  });
+
+runs
+  .command('watch')
+  .description('follow a run live until it ends (a progress bar per wave for deployments)')
+  .argument('<id>', 'run id')
+  .action(async (id: string) => {
+    process.exitCode = await watchRun(id);
+  });
+
+/** A one-line summary of a deployment's targets: what succeeded and failed, and any other state. */
+const countsText = (p: DeployProgress): string => {
+  const c = p.counts;
+  const parts = [`${c.succeeded} succeeded`, `${c.failed} failed`];
+  if (c.running + c['rolling-back'] > 0) parts.push(`${c.running + c['rolling-back']} running`);
+  if (c.pending > 0) parts.push(`${c.pending} pending`);
+  if (c.skipped > 0) parts.push(`${c.skipped} skipped`);
+  if (c['rolled-back'] > 0) parts.push(`${c['rolled-back']} rolled back`);
+  return parts.join(', ');
+};
+
+const phaseText = (p: DeployProgress): string =>
+  p.phase === 'paused' && p.pausedReason ? `paused: ${p.pausedReason}` : p.phase;
+
+/** `what` names the request when the phase it returns has not caught up with it yet. */
+const printControlResult = (id: string, p: DeployProgress, what?: string) => {
+  if (asJson()) return print(p);
+  console.log(`${id}: ${what ? `${what} (was ${phaseText(p)})` : phaseText(p)} — ${countsText(p)}`);
+};
+
+const control = (name: string, description: string) =>
+  runs.command(name).description(description).argument('<id>', 'run id');
+
+control('pause', 'pause a deployment: nothing new starts; what runs finishes').action(async (id: string) => {
+  const { progress } = await (
+    await api()
+  )<{ progress: DeployProgress }>('POST', `/v1/runs/${runPath(id)}/pause`);
+  printControlResult(id, progress);
+});
+
+control('resume', 'resume a paused deployment, retrying its failed clusters (or skipping them)')
+  .option('--skip-failed', 'leave the failed clusters as they are instead of retrying them')
+  .action(async (id: string, opts: { skipFailed?: boolean }) => {
+    const { progress } = await (
+      await api()
+    )<{ progress: DeployProgress }>('POST', `/v1/runs/${runPath(id)}/resume`, {
+      failed: opts.skipFailed ? 'skip' : 'retry',
+    });
+    printControlResult(id, progress);
+  });
+
+control('rollback', 'put every cluster a deployment touched back as it was, waves in reverse').action(
+  async (id: string) => {
+    const { progress } = await (
+      await api()
+    )<{ progress: DeployProgress }>('POST', `/v1/runs/${runPath(id)}/rollback`);
+    // The run starts rolling back just after it accepted the request.
+    printControlResult(id, progress, progress.phase === 'rolling-back' ? undefined : 'rollback started');
+  },
+);
+
+control('concurrency', 'change how many clusters a deployment works on at once')
+  .argument('<n>', 'clusters at once, 1 to 500')
+  .action(async (id: string, n: string) => {
+    const { progress } = await (
+      await api()
+    )<{ progress: DeployProgress }>('POST', `/v1/runs/${runPath(id)}/concurrency`, {
+      maxParallel: Number(n),
+    });
+    printControlResult(id, progress);
+  });
+
+control('cancel', 'cancel a run: nothing new starts; what runs settles').action(async (id: string) => {
+  const r = await (await api())<{ runId: string }>('POST', `/v1/runs/${runPath(id)}/cancel`);
+  if (asJson()) return print(r);
+  console.log(`${id}: cancellation requested; follow it with: drover runs watch ${id}`);
+});
+
+// --- watching a run ----------------------------------------------------------------------------
+
+type RunView = Run & { progress?: unknown };
+type Line = { key: string; text: string };
+
+const isDeployProgress = (p: unknown): p is DeployProgress =>
+  typeof p === 'object' && p !== null && 'phase' in p && Array.isArray((p as { waves?: unknown }).waves);
+
+const DEPLOY_DONE = ['succeeded', 'rolled-back', 'cancelled'];
+const BAR_WIDTH = 20;
+
+const bar = (done: number, total: number): string => {
+  const filled = total === 0 ? BAR_WIDTH : Math.round((BAR_WIDTH * done) / total);
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}]`;
+};
+
+const deployLines = (run: RunView, p: DeployProgress): Line[] => {
+  const lines: Line[] = [{ key: 'head', text: `${run.id}  ${phaseText(p)}  (release ${p.releaseId})` }];
+  for (const w of p.waves) {
+    const settled = w.succeeded + w.failed + w.skipped + w.rolledBack;
+    let text = `wave ${w.index + 1} ${bar(settled, w.total)} ${w.succeeded}/${w.total} ok, ${w.failed} failed, ${w.running} running`;
+    if (w.skipped > 0) text += `, ${w.skipped} skipped`;
+    if (w.rolledBack > 0) text += `, ${w.rolledBack} rolled back`;
+    lines.push({ key: `wave ${w.index}`, text });
+  }
+  lines.push({
+    key: 'counts',
+    text: `${countsText(p)} · failure budget ${p.failureBudget.used}/${p.failureBudget.allowed} · ${p.maxParallel} at once`,
+  });
+  const failed = p.targets.filter((t) => t.state === 'failed');
+  for (const t of failed.slice(0, 5)) {
+    lines.push({
+      key: `failed ${t.id}`,
+      text: `  failed ${t.name} (${t.site}): ${t.lastError ?? 'unknown error'}`,
+    });
+  }
+  if (failed.length > 5) lines.push({ key: 'failed more', text: `  … and ${failed.length - 5} more failed` });
+  if (p.phase === 'paused') {
+    lines.push(
+      { key: 'hint', text: 'waiting for a decision:' },
+      { key: 'hint resume', text: `  drover runs resume ${run.id} [--skip-failed]` },
+      { key: 'hint rollback', text: `  drover runs rollback ${run.id}` },
+    );
+  }
+  return lines;
+};
+
+const runLines = (run: RunView): Line[] => {
+  if (isDeployProgress(run.progress)) return deployLines(run, run.progress);
+  const lines: Line[] = [{ key: 'head', text: `${run.id}  ${run.status}` }];
+  run.pending.forEach((p, i) =>
+    lines.push({
+      key: `pending ${i}`,
+      text: `  ${p.activity}: ${p.state} (attempt ${p.attempt})${p.lastFailure ? ` — ${p.lastFailure}` : ''}`,
+    }),
+  );
+  if (run.error) lines.push({ key: 'error', text: `error: ${run.error}` });
+  if (run.result !== undefined) lines.push({ key: 'result', text: `result: ${JSON.stringify(run.result)}` });
+  return lines;
+};
+
+/** Draws a run's lines: in place on a terminal, as a log of what changed otherwise. */
+const createRenderer = (out: NodeJS.WriteStream) => {
+  const tty = out.isTTY === true;
+  let drawn = 0;
+  const shown = new Map<string, string>();
+  return (lines: Line[]) => {
+    if (tty) {
+      const width = Math.max(20, (out.columns || 80) - 1);
+      const text = lines.map((l) => (l.text.length > width ? `${l.text.slice(0, width - 1)}…` : l.text));
+      out.write(`${drawn > 0 ? `\x1b[${drawn}A\r` : ''}\x1b[J${text.join('\n')}\n`);
+      drawn = text.length;
+      return;
+    }
+    for (const l of lines) {
+      if (shown.get(l.key) === l.text) continue;
+      shown.set(l.key, l.text);
+      out.write(`${l.text}\n`);
+    }
+    // A line that went away is printed again if it comes back (a second pause, say).
+    const keys = new Set(lines.map((l) => l.key));
+    for (const key of shown.keys()) if (!keys.has(key)) shown.delete(key);
+  };
+};
+
+/** Whether watching can stop: the run closed, or a deployment settled (it stays open for rollback). */
+const watchIsOver = (run: RunView): boolean =>
+  run.status !== 'running' || (isDeployProgress(run.progress) && DEPLOY_DONE.includes(run.progress.phase));
+
+const outcomeOf = (run: RunView | undefined): { text: string; ok: boolean } => {
+  if (!run) return { text: 'unknown', ok: false };
+  if (isDeployProgress(run.progress)) {
+    const p = run.progress;
+    return {
+      text: `${phaseText(p)} (${countsText(p)})`,
+      ok: p.phase === 'succeeded' || p.phase === 'rolled-back',
+    };
+  }
+  return { text: run.status, ok: run.status === 'succeeded' };
+};
+
+/**
+ * Follows a run over the API's event stream until it is over, reconnecting if the stream
+ * drops. Returns the exit code: 0 when it succeeded or was rolled back, 1 otherwise.
+ */
+const watchRun = async (id: string): Promise<number> => {
+  const config = await settings();
+  const render = createRenderer(process.stdout);
+  let last: RunView | undefined;
+  let drops = 0;
+  const finish = (run: RunView | undefined): number => {
+    const outcome = outcomeOf(run);
+    if (!asJson()) console.log(`${id}: ${outcome.text}`);
+    return outcome.ok ? 0 : 1;
+  };
+  for (;;) {
+    try {
+      const events = await openEventStream(config, `/v1/runs/${runPath(id)}/events`);
+      for await (const e of events) {
+        drops = 0;
+        if (e.event === 'progress') {
+          last = JSON.parse(e.data) as RunView;
+          if (asJson()) process.stdout.write(`${e.data}\n`);
+          else render(runLines(last));
+          if (watchIsOver(last)) return finish(last);
+        } else if (e.event === 'end') {
+          return finish(last);
+        }
+      }
+    } catch (err) {
+      // Before the first event, an error is the answer (unknown run, bad token); later, a drop.
+      if (!last || (err instanceof ApiError && err.status !== 0 && err.status < 500)) throw err;
+    }
+    if (++drops > 5)
+      throw new ApiError(0, `lost the event stream of ${id}; follow it with: drover runs watch ${id}`);
+    await sleep(1000 * drops);
+  }
+};
+
+// --- releases and deployments ------------------------------------------------------------------
+
+type ReleaseView = { id: string; name: string; objects: unknown[]; overrides: number; created: boolean };
+
+const releases = program
+  .command('releases')
+  .description('releases: Kubernetes objects and per-cluster overrides');
+releases
+  .command('create')
+  .description('upload a release (stored by content: the same content gets the same id)')
+  .requiredOption('-f, --file <release.yaml>', 'multi-document YAML of Kubernetes objects')
+  .requiredOption('--name <name>', 'release name')
+  .option(
+    '--overrides <overrides.json>',
+    'JSON list of overrides: {selector, target?, mergePatch | jsonPatch}',
+  )
+  .action(async (opts: { file: string; name: string; overrides?: string }) => {
+    const manifests = await readFile(opts.file, 'utf8');
+    let overrides: unknown = [];
+    if (opts.overrides) {
+      try {
+        overrides = JSON.parse(await readFile(opts.overrides, 'utf8')) as unknown;
+      } catch (err) {
+        fail(`--overrides: ${opts.overrides}: ${(err as Error).message}`);
+      }
+      // Also accepted: {"overrides": [...]}, as GET /v1/releases/{id}/overrides returns them.
+      if (typeof overrides === 'object' && overrides !== null && !Array.isArray(overrides)) {
+        overrides =
+          (overrides as { overrides?: unknown; items?: unknown }).overrides ??
+          (overrides as { items?: unknown }).items;
+      }
+    }
+    const r = await (
+      await api()
+    )<ReleaseView>('POST', '/v1/releases', { name: opts.name, manifests, overrides });
+    if (asJson()) return print(r);
+    console.log(r.id);
+    console.error(
+      `release ${r.name}: ${r.objects.length} objects, ${r.overrides} overrides (${r.created ? 'created' : 'already stored'})`,
+    );
+  });
+
+type ReleaseSummary = { id: string; name: string; objectCount: number; overrides: number; createdAt: string };
+releases
+  .command('ls')
+  .description('list releases, newest first')
+  .option('--name <name>', 'only releases of this name')
+  .action(async (opts: { name?: string }) => {
+    const client = await api();
+    const items: ReleaseSummary[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: '1000' });
+      if (opts.name) q.set('name', opts.name);
+      if (cursor) q.set('cursor', cursor);
+      const page: { items: ReleaseSummary[]; nextCursor: string | null } = await client(
+        'GET',
+        `/v1/releases?${q.toString()}`,
+      );
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    if (asJson()) return print(items);
+    if (items.length === 0)
+      return console.log('no releases yet: drover releases create -f release.yaml --name NAME');
+    console.log(
+      table([
+        ['ID', 'NAME', 'OBJECTS', 'OVERRIDES', 'CREATED'],
+        ...items.map((r) => [r.id, r.name, String(r.objectCount), String(r.overrides), ago(r.createdAt)]),
+      ]),
+    );
+  });
+
+type WaveSpec = { count: number } | { percent: number } | { selector: string };
+
+/**
+ * `--waves 1,50%,100%`: counts, percentages and `sel:<selector>` waves, comma-separated. A
+ * selector may itself hold commas (`sel:env=prod,tier=web`): what follows a selector's comma
+ * belongs to it unless it is a count, a percentage or another `sel:`. `;` always separates.
+ */
+const parseWaves = (text: string): WaveSpec[] => {
+  const waves: WaveSpec[] = [];
+  for (const group of text.split(';')) {
+    let selector: { selector: string } | undefined;
+    for (const raw of group.split(',')) {
+      const part = raw.trim();
+      if (/^\d+$/.test(part)) waves.push({ count: Number(part) });
+      else if (/^\d+(\.\d+)?%$/.test(part)) waves.push({ percent: Number(part.slice(0, -1)) });
+      else if (part.startsWith('sel:') && part.length > 4)
+        waves.push((selector = { selector: part.slice(4).trim() }));
+      else if (selector && waves.at(-1) === selector) {
+        selector.selector += `,${raw}`;
+        continue;
+      } else if (part !== '') {
+        fail(`--waves: '${part}' is neither a count (3), a percentage (50%) nor a selector (sel:env=prod)`);
+      }
+      if (waves.at(-1) !== selector) selector = undefined;
+    }
+  }
+  if (waves.length === 0) fail('--waves: name at least one wave, e.g. 1,100%');
+  return waves;
+};
+
+const parseBudget = (text: string): { count: number } | { percent: number } => {
+  if (/^\d+$/.test(text)) return { count: Number(text) };
+  if (/^\d+(\.\d+)?%$/.test(text)) return { percent: Number(text.slice(0, -1)) };
+  return fail(`--budget: '${text}' is neither a count (2) nor a percentage (5%)`);
+};
+
+const wholeNumber = (flag: string, text: string): number => {
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 0 ? n : fail(`${flag}: '${text}' is not a whole number`);
+};
+
+const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value.split(',').filter(Boolean),
+];
+
+type PlannedTarget = { id: string; name: string; site: string };
+const PLAN_LINES_PER_WAVE = 100;
+
+program
+  .command('deploy')
+  .description('roll a release out to the clusters a placement selects, in waves')
+  .requiredOption('--release <id>', 'release id (rel-…), from drover releases create')
+  .option('-l, --selector <selector>', 'clusters whose labels match, e.g. env=prod,tier in (web,api)')
+  .option('--cluster <id...>', 'these clusters (ids)', collect)
+  .option('--site <site...>', 'every cluster of these sites', collect)
+  .option('--waves <waves>', "waves: counts, percentages, 'sel:<selector>' (default 1,100%)")
+  .option('--max-parallel <n>', 'clusters at once (default 10)')
+  .option('--budget <n|n%>', 'failures tolerated before the run pauses (default 0)')
+  .option('--pause-between-waves', 'wait for `drover runs resume` after each wave')
+  .option('--readiness', 'also wait for workloads to become ready (needs controllers)')
+  .option(
+    '--rollback-window <seconds>',
+    'how long a finished rollout can still be rolled back (default 3600)',
+  )
+  .option('--dry-run', 'print the plan (clusters per wave) and start nothing')
+  .option('--watch', 'follow the run until it is over, like drover runs watch')
+  .action(
+    async (opts: {
+      release: string;
+      selector?: string;
+      cluster?: string[];
+      site?: string[];
+      waves?: string;
+      maxParallel?: string;
+      budget?: string;
+      pauseBetweenWaves?: boolean;
+      readiness?: boolean;
+      rollbackWindow?: string;
+      dryRun?: boolean;
+      watch?: boolean;
+    }) => {
+      const placement: { selector?: string; clusterIds?: string[]; sites?: string[] } = {};
+      if (opts.selector !== undefined) placement.selector = opts.selector;
+      if (opts.cluster) placement.clusterIds = opts.cluster;
+      if (opts.site) placement.sites = opts.site;
+      if (Object.keys(placement).length === 0) {
+        fail('deploy: name the clusters with -l SELECTOR, --cluster ID… or --site SITE…');
+      }
+      const strategy: Record<string, unknown> = {};
+      if (opts.waves !== undefined) strategy.waves = parseWaves(opts.waves);
+      if (opts.maxParallel !== undefined)
+        strategy.maxParallel = wholeNumber('--max-parallel', opts.maxParallel);
+      if (opts.budget !== undefined) strategy.failureBudget = parseBudget(opts.budget);
+      if (opts.pauseBetweenWaves) strategy.betweenWaves = 'pause';
+      if (opts.readiness) strategy.readiness = true;
+      if (opts.rollbackWindow !== undefined) {
+        strategy.rollbackWindowSeconds = wholeNumber('--rollback-window', opts.rollbackWindow);
+      }
+      const body = { releaseId: opts.release, placement, strategy, dryRun: opts.dryRun === true };
+      const client = await api();
+      if (opts.dryRun) {
+        const plan = await client<{ count: number; waves: PlannedTarget[][] }>(
+          'POST',
+          '/v1/deployments',
+          body,
+        );
+        if (asJson()) return print(plan);
+        console.log(
+          `dry run: ${opts.release} to ${plan.count} clusters in ${plan.waves.length} waves; nothing started`,
+        );
+        plan.waves.forEach((wave, i) => {
+          console.log(`wave ${i + 1}: ${wave.length} clusters`);
+          const shown = wave.slice(0, PLAN_LINES_PER_WAVE);
+          console.log(
+            table(shown.map((t) => [` ${t.name}`, t.site, t.id]))
+              .split('\n')
+              .map((l) => ` ${l}`)
+              .join('\n'),
+          );
+          if (wave.length > shown.length)
+            console.log(`   … and ${wave.length - shown.length} more (--json for all)`);
+        });
+        return;
+      }
+      const started = await client<{ runId: string; count: number; waves: number[] }>(
+        'POST',
+        '/v1/deployments',
+        body,
+      );
+      if (asJson() && !opts.watch) return print(started);
+      console.log(started.runId);
+      if (!opts.watch) {
+        console.error(
+          `deploying to ${started.count} clusters in waves of ${started.waves.join(', ')}; follow it with: drover runs watch ${started.runId}`,
+        );
+        return;
+      }
+      process.exitCode = await watchRun(started.runId);
+    },
+  );
 
 program
   .command('login')
@@ -282,6 +765,9 @@ try {
   if (err instanceof ApiError) {
     console.error(`drover: ${err.message}${err.field ? ` [${err.field}]` : ''}`);
     process.exitCode = err.status === 0 ? 3 : 1;
+  } else if (err instanceof CliError) {
+    console.error(`drover: ${err.message}`);
+    process.exitCode = 1;
   } else {
     throw err;
   }

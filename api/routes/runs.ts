@@ -1,18 +1,62 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { Run, RunId, kindOfRunId } from '../../domain/runs.ts';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { Run, RunId, RunKind, RunStatus, kindOfRunId } from '../../domain/runs.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { ErrorBody } from '../errors.ts';
-import { describeRun } from '../temporal-views.ts';
+import { startSuccessorRun } from '../run-successor.ts';
+import { describeRun, listRuns } from '../temporal-views.ts';
 import type { AppDeps } from '../app.ts';
 
 const Params = z.object({ id: RunId });
+const RunViewSchema = Run.extend({ progress: z.unknown().optional() });
+type RunView = z.infer<typeof RunViewSchema>;
+const RunSummary = Run.pick({ id: true, kind: true, status: true, startedAt: true, closedAt: true });
+/** How often an event stream looks at its run, and how often it proves it is alive. */
+const POLL_MS = 1_000;
+const HEARTBEAT_MS = 15_000;
 /** Kinds of run that speak the control protocol (progress query, pause/resume/rollback updates). */
 const CONTROLLED_KINDS = ['deploy'];
 
 export const runRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    /** What GET /v1/runs/:id shows: Temporal's view, plus live progress for controlled kinds. */
+    const runView = async (id: string): Promise<RunView> => {
+      const run = await describeRun(deps.temporal, id);
+      if (CONTROLLED_KINDS.includes(run.kind)) {
+        const progress =
+          run.status === 'running'
+            ? await deps.temporal.workflow.getHandle(run.id).query('progress')
+            : run.result;
+        return { ...run, progress };
+      }
+      return run;
+    };
+
+    app.get(
+      '/runs',
+      {
+        schema: {
+          summary: 'List runs, newest first, from the workflow engine',
+          description:
+            'Every kind of run drover starts (ping, discovery, deploy, site-check-in). Page with `nextCursor`.',
+          tags: ['runs'],
+          querystring: z.object({
+            kind: RunKind.optional().describe('only runs of this kind'),
+            status: RunStatus.optional().describe('only runs in this status'),
+            limit: z.coerce.number().int().min(1).max(1000).default(50),
+            cursor: z.string().max(4096).optional().describe('`nextCursor` of the previous page'),
+          }),
+          response: {
+            200: z.object({ items: z.array(RunSummary), nextCursor: z.string().nullable() }),
+            400: ErrorBody,
+          },
+        },
+      },
+      async (request) => listRuns(deps.temporal, RunKind.options, request.query),
+    );
+
     app.get(
       '/runs/:id',
       {
@@ -20,19 +64,101 @@ export const runRoutes =
           summary: 'A run: status, progress, what it is waiting for, and its result or error',
           tags: ['runs'],
           params: Params,
-          response: { 200: Run.extend({ progress: z.unknown().optional() }), 404: ErrorBody },
+          response: { 200: RunViewSchema, 404: ErrorBody },
         },
       },
-      async (request) => {
-        const run = await describeRun(deps.temporal, request.params.id);
-        if (CONTROLLED_KINDS.includes(run.kind)) {
-          const progress =
-            run.status === 'running'
-              ? await deps.temporal.workflow.getHandle(run.id).query('progress')
-              : run.result;
-          return { ...run, progress };
+      async (request) => runView(request.params.id),
+    );
+
+    /** Open event streams, so a closing server ends them instead of waiting for their clients. */
+    const streams = new Set<() => void>();
+    app.addHook('preClose', async () => {
+      for (const stop of streams) stop();
+    });
+
+    app.get(
+      '/runs/:id/events',
+      {
+        schema: {
+          summary: 'Follow a run: a server-sent event stream of its state',
+          description: [
+            '`event: progress` carries what GET /v1/runs/{id} returns, first at once and then whenever it changes;',
+            '`event: end` says the run has closed, and the stream ends. A `: keep-alive` comment comes every',
+            `${HEARTBEAT_MS / 1000} s. A deploy run stays open after it succeeded, for its rollback window.`,
+          ].join(' '),
+          tags: ['runs'],
+          produces: ['text/event-stream'],
+          params: Params,
+          response: { 404: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        // Before the stream starts, so an unknown run is an ordinary 404.
+        let view = await runView(id);
+
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        let open = true;
+        let wake = () => {};
+        const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+        const stop = () => {
+          open = false;
+          clearInterval(heartbeat);
+          streams.delete(stop);
+          wake();
+        };
+        streams.add(stop);
+        // Either closes when the client goes away: stop polling.
+        request.raw.on('close', stop);
+        res.on('close', stop);
+        const send = (event: string, json: string) => {
+          if (open) res.write(`event: ${event}\ndata: ${json}\n\n`);
+        };
+        const pause = (ms: number) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ms);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+
+        let last = JSON.stringify(view);
+        send('progress', last);
+        try {
+          while (open && view.status === 'running') {
+            await pause(POLL_MS);
+            if (!open) break;
+            try {
+              view = await runView(id);
+            } catch (err) {
+              if (err instanceof WorkflowNotFoundError) {
+                // Gone (past retention, or the namespace was reset): nothing more will come.
+                send('end', JSON.stringify({ id, status: null, reason: 'the run no longer exists' }));
+                return;
+              }
+              request.log.warn({ err, runId: id }, 'run event stream: poll failed');
+              send('error', JSON.stringify({ message: 'could not read the run; retrying' }));
+              continue;
+            }
+            const json = JSON.stringify(view);
+            if (json !== last) {
+              last = json;
+              send('progress', json);
+            }
+          }
+          if (open) send('end', JSON.stringify({ id, status: view.status }));
+        } finally {
+          stop();
+          res.end();
         }
-        return run;
       },
     );
 
@@ -47,13 +173,16 @@ export const runRoutes =
             ...(body ? { body } : {}),
             response: {
               200: z.object({ progress: z.unknown() }),
+              202: z.object({
+                successor: z.object({ runId: z.string(), alreadyDone: z.number(), remaining: z.number() }),
+              }),
               404: ErrorBody,
               409: ErrorBody,
               422: ErrorBody,
             },
           },
         },
-        async (request) => {
+        async (request, reply) => {
           const { id } = request.params;
           if (!CONTROLLED_KINDS.includes(kindOfRunId(id))) {
             throw new DroverError(
@@ -62,10 +191,27 @@ export const runRoutes =
             );
           }
           const handle = deps.temporal.workflow.getHandle(id);
+          const { status } = await handle.describe();
+          if (status.name !== 'RUNNING') {
+            if (name === 'resume') {
+              // A run that died cannot be resumed in place: a successor takes over.
+              const successor = await startSuccessorRun(
+                deps.temporal,
+                id,
+                request.principal?.name ?? 'unknown',
+              );
+              deps.metrics.runsStarted.inc({ kind: 'deploy' });
+              return reply.status(202).send({ successor });
+            }
+            throw new DroverError(
+              ErrorType.InvalidState,
+              `run '${id}' is ${status.name.toLowerCase()}; it cannot be ${name}d`,
+            );
+          }
           const progress = body
             ? await handle.executeUpdate(update, { args: [request.body] })
             : await handle.executeUpdate(update);
-          return { progress };
+          return reply.status(200).send({ progress });
         },
       );
 
@@ -73,7 +219,7 @@ export const runRoutes =
     control(
       'resume',
       'resume',
-      'Resume a paused run, retrying its failed targets or skipping them',
+      'Resume a paused run, retrying its failed targets or skipping them. A run that died (terminated, failed) is resumed by a successor run (202) that skips every cluster it finished.',
       z.object({ failed: z.enum(['retry', 'skip']).default('retry') }),
     );
     control(

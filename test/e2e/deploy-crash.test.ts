@@ -200,4 +200,64 @@ describe('a rollout survives its processes being killed', () => {
     expect(expected).toHaveLength(40);
     for (const c of kube.clusters.slice(0, TARGETS)) expect(await state(c)).toEqual(expected);
   }, 300_000);
+
+  it('resumes a terminated run with a successor that skips every cluster it finished', async () => {
+    const release = await call<{ id: string }>('POST', '/v1/releases', {
+      name: 'after-termination',
+      manifests:
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: resumed\n  namespace: default\ndata:\n  k: v',
+    });
+    const started = await call<{ runId: string }>('POST', '/v1/deployments', {
+      releaseId: release.body.id,
+      placement: { sites: [site] },
+      strategy: { waves: [{ count: 2 }, { percent: 100 }], maxParallel: 2, betweenWaves: 'pause' },
+    });
+    const first = started.body.runId;
+    await waitUntil(
+      'first wave done and paused',
+      async () => {
+        const p = (await call<{ progress?: DeployProgress }>('GET', `/v1/runs/${first}`)).body.progress;
+        return p?.phase === 'paused' && p.counts.running === 0;
+      },
+      90_000,
+    );
+    await temporal.workflow.getHandle(first).terminate('simulating a run that died');
+
+    const resumed = await call<{ successor: { runId: string; alreadyDone: number; remaining: number } }>(
+      'POST',
+      `/v1/runs/${first}/resume`,
+      { failed: 'retry' },
+    );
+    expect(resumed.status).toBe(202);
+    expect(resumed.body.successor).toMatchObject({ alreadyDone: 2, remaining: TARGETS - 2 });
+    const next = resumed.body.successor.runId;
+    let p: DeployProgress | undefined;
+    await waitUntil(
+      'successor to finish',
+      async () =>
+        (p = (await call<{ progress?: DeployProgress }>('GET', `/v1/runs/${next}`)).body.progress)?.phase ===
+          'paused' || p?.phase === 'succeeded',
+      90_000,
+    );
+    // Its first wave holds only clusters the predecessor finished, so it pauses there too.
+    if (p?.phase === 'paused') {
+      expect((await call('POST', `/v1/runs/${next}/resume`, { failed: 'retry' })).status).toBe(200);
+      await waitUntil(
+        'successor to finish',
+        async () =>
+          (p = (await call<{ progress?: DeployProgress }>('GET', `/v1/runs/${next}`)).body.progress)
+            ?.phase === 'succeeded',
+        90_000,
+      );
+    }
+    expect(p?.counts).toMatchObject({ skipped: 2, succeeded: TARGETS - 2, failed: 0 });
+    // Applied only where the predecessor had not: count the successor's deploy calls.
+    const history = await temporal.workflow.getHandle(next).fetchHistory();
+    const calls = (history.events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deployRelease',
+    ).length;
+    expect(calls).toBe(TARGETS - 2);
+    // A finished or dead run cannot be paused.
+    expect((await call('POST', `/v1/runs/${first}/pause`)).status).toBe(422);
+  }, 240_000);
 });

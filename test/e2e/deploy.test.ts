@@ -137,7 +137,8 @@ const waitForPhase = async (runId: string, phases: string[], timeoutMs = 120_000
   let p: DeployProgress | undefined;
   await waitUntil(
     `run ${runId} to reach ${phases.join('/')}`,
-    async () => phases.includes((p = await progressOf(runId)).phase),
+    // Settled: targets already running when the run paused finish first.
+    async () => phases.includes((p = await progressOf(runId)).phase) && p.counts.running === 0,
     timeoutMs,
   );
   return p as DeployProgress;
