@@ -5,24 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { stringify } from 'yaml';
-import { buildApp, type App } from '../../api/app.ts';
-import { createTokenStore } from '../../api/auth.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
-import type { Db } from '../../db/database.ts';
 import type { Run } from '../../domain/runs.ts';
 import { createKubeClient } from '../../kube/client.ts';
 import { deployToCluster } from '../../kube/deploy.ts';
 import type { DeployProgress } from '../../workflows/bulk-deploy.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
-import {
-  freshPostgres,
-  startDroverProcess,
-  stopProcess,
-  temporalClient,
-  uniq,
-  waitUntil,
-} from '../support/env.ts';
+import { startApi, siteKubeconfig, type ApiHarness } from '../support/drover.ts';
+import { startDroverProcess, stopProcess, uniq, waitUntil } from '../support/env.ts';
 
 /**
  * kill -9 the control worker, then the sub-manager, in the middle of a rollout; restart them;
@@ -32,11 +22,9 @@ const run = promisify(execFile);
 const site = `crash-${uniq()}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-crash-'));
 let kube: KubeEnv;
-let db: Db;
+let api: ApiHarness;
 let databaseUrl: string;
 let temporal: Client;
-let app: App;
-let token: string;
 let controlWorker: ChildProcess;
 let subManager: ChildProcess;
 
@@ -60,15 +48,7 @@ const startSite = () =>
     DROVER_SITE_STATE_DIR: join(dir, 'state'),
   });
 
-const call = async <T>(method: 'GET' | 'POST', url: string, payload?: object) => {
-  const res = await app.inject({
-    method,
-    url,
-    headers: { authorization: `Bearer ${token}` },
-    ...(payload ? { payload } : {}),
-  });
-  return { status: res.statusCode, body: res.json<T>() };
-};
+const call = <T>(method: 'GET' | 'POST', url: string, payload?: object) => api.call<T>(method, url, payload);
 
 /** Every release object on a cluster, as kubectl shows it minus what differs on every write. */
 const state = async (c: KubeCluster) => {
@@ -105,24 +85,12 @@ beforeAll(async () => {
   const targets = kube.clusters.slice(0, TARGETS);
   writeFileSync(
     join(dir, 'site.yaml'),
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: targets.map((c) => ({
-        name: c.name,
-        cluster: { server: c.server, 'certificate-authority-data': Buffer.from(c.caData).toString('base64') },
-      })),
-      users: targets.map((c) => ({ name: c.name, user: { token: c.adminToken } })),
-      contexts: targets.map((c) => ({ name: c.name, context: { cluster: c.name, user: c.name } })),
-      'current-context': targets[0]?.name,
-    }),
+    siteKubeconfig(
+      targets.map((c) => ({ context: c.name, server: c.server, caData: c.caData, token: c.adminToken })),
+    ),
   );
-  const pg = await freshPostgres();
-  db = pg.db;
-  databaseUrl = pg.url;
-  temporal = await temporalClient();
-  app = await buildApp({ db, temporal, siteOfflineAfterMs: 12_000, logger: false });
-  token = (await createTokenStore(db).ensureAdmin()) ?? '';
+  api = await startApi();
+  ({ databaseUrl, temporal } = api);
   controlWorker = startControl();
   subManager = startSite();
   await waitUntil(
@@ -135,9 +103,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([stopProcess(subManager), stopProcess(controlWorker)]);
-  await app?.close();
-  await temporal?.connection.close();
-  await db?.close();
+  await api?.close();
   await kube?.stop({ removeData: true });
 });
 

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { stringify } from 'yaml';
 import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
 import type { Db } from '../../db/database.ts';
 import type { Run } from '../../domain/runs.ts';
 import type { DeployProgress } from '../../workflows/bulk-deploy.ts';
+import { siteKubeconfig } from '../support/drover.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
 import {
   freshPostgres,
@@ -79,23 +79,14 @@ data:
 `;
 
 const kubeconfig = (entries: { context: string; cluster: KubeCluster; token: string }[]) =>
-  stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: entries.map((e) => ({
-      name: e.context,
-      cluster: {
-        server: e.cluster.server,
-        'certificate-authority-data': Buffer.from(e.cluster.caData).toString('base64'),
-      },
+  siteKubeconfig(
+    entries.map((e) => ({
+      context: e.context,
+      server: e.cluster.server,
+      caData: e.cluster.caData,
+      token: e.token,
     })),
-    users: entries.map((e) => ({ name: `${e.context}-user`, user: { token: e.token } })),
-    contexts: entries.map((e) => ({
-      name: e.context,
-      context: { cluster: e.context, user: `${e.context}-user` },
-    })),
-    'current-context': entries[0]?.context ?? '',
-  });
+  );
 
 const kubectl = async (c: KubeCluster, args: string[]) => {
   try {

@@ -4,7 +4,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { stringify } from 'yaml';
 import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
@@ -12,6 +11,7 @@ import type { Db } from '../../db/database.ts';
 import type { DiscoverySummary } from '../../domain/clusters.ts';
 import type { Run } from '../../domain/runs.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
+import { siteKubeconfig } from '../support/drover.ts';
 import { freePort } from '../support/services.ts';
 import {
   freshPostgres,
@@ -39,24 +39,7 @@ const processes: ChildProcess[] = [];
 const responses: string[] = [];
 let deadPort: number;
 
-const kubeconfigFor = (entries: { context: string; server: string; caData?: string; token: string }[]) =>
-  stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: entries.map((e) => ({
-      name: e.context,
-      cluster: {
-        server: e.server,
-        ...(e.caData ? { 'certificate-authority-data': Buffer.from(e.caData).toString('base64') } : {}),
-      },
-    })),
-    users: entries.map((e) => ({ name: `${e.context}-user`, user: { token: e.token } })),
-    contexts: entries.map((e) => ({
-      name: e.context,
-      context: { cluster: e.context, user: `${e.context}-user` },
-    })),
-    'current-context': entries[0]?.context ?? '',
-  });
+const kubeconfigFor = siteKubeconfig;
 const entry = (c: KubeCluster, context = c.name) => ({
   context,
   server: c.server,

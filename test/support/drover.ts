@@ -1,0 +1,81 @@
+import { stringify } from 'yaml';
+import type { Client } from '@temporalio/client';
+import { buildApp, type App } from '../../api/app.ts';
+import { createTokenStore } from '../../api/auth.ts';
+import type { Db } from '../../db/database.ts';
+import { freshPostgres, temporalClient } from './env.ts';
+
+/** One kubeconfig context of a site: which server, which CA, which token. */
+export type SiteContext = { context: string; server: string; caData?: string | undefined; token: string };
+
+/** A site's kubeconfig, as its sub-manager (and only it) reads it. */
+export const siteKubeconfig = (entries: SiteContext[]): string =>
+  stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: entries.map((e) => ({
+      name: e.context,
+      cluster: {
+        server: e.server,
+        ...(e.caData ? { 'certificate-authority-data': Buffer.from(e.caData).toString('base64') } : {}),
+      },
+    })),
+    users: entries.map((e) => ({ name: `${e.context}-user`, user: { token: e.token } })),
+    contexts: entries.map((e) => ({
+      name: e.context,
+      context: { cluster: e.context, user: `${e.context}-user` },
+    })),
+    'current-context': entries[0]?.context ?? '',
+  });
+
+export type ApiHarness = {
+  db: Db;
+  databaseUrl: string;
+  temporal: Client;
+  app: App;
+  token: string;
+  /** An authenticated request through `inject`, its body parsed. */
+  call: <T>(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    url: string,
+    payload?: object,
+  ) => Promise<{ status: number; body: T; text: string }>;
+  close: () => Promise<void>;
+};
+
+/**
+ * The central side of an end-to-end test: a fresh Postgres database, a Temporal client in
+ * this worker's namespace, the API app (not listening) and an admin token.
+ */
+export const startApi = async (options: { siteOfflineAfterMs?: number } = {}): Promise<ApiHarness> => {
+  const { db, url } = await freshPostgres();
+  const temporal = await temporalClient();
+  const app = await buildApp({
+    db,
+    temporal,
+    siteOfflineAfterMs: options.siteOfflineAfterMs ?? 12_000,
+    logger: false,
+  });
+  const token = (await createTokenStore(db).ensureAdmin()) ?? '';
+  return {
+    db,
+    databaseUrl: url,
+    temporal,
+    app,
+    token,
+    call: async <T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => {
+      const res = await app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${token}` },
+        ...(payload ? { payload } : {}),
+      });
+      return { status: res.statusCode, body: (res.body ? res.json<T>() : undefined) as T, text: res.body };
+    },
+    close: async () => {
+      await app.close();
+      await temporal.connection.close();
+      await db.close();
+    },
+  };
+};
