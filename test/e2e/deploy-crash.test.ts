@@ -226,4 +226,50 @@ describe('a rollout survives its processes being killed', () => {
     // A finished or dead run cannot be paused.
     expect((await call('POST', `/v1/runs/${first}/pause`)).status).toBe(422);
   }, 240_000);
+
+  it('cancels a paused run: nothing new starts, the record says cancelled', async () => {
+    const release = await call<{ id: string }>('POST', '/v1/releases', {
+      name: 'to-cancel',
+      manifests:
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cancelled\n  namespace: default\ndata:\n  k: v',
+    });
+    const started = await call<{ runId: string }>('POST', '/v1/deployments', {
+      releaseId: release.body.id,
+      placement: { sites: [site] },
+      strategy: { waves: [{ count: 1 }, { percent: 100 }], maxParallel: 1, betweenWaves: 'pause' },
+    });
+    const id = started.body.runId;
+    await waitUntil(
+      'first wave done and paused',
+      async () =>
+        (await call<{ progress?: DeployProgress }>('GET', `/v1/runs/${id}`)).body.progress?.phase ===
+        'paused',
+      90_000,
+    );
+    expect((await call('POST', `/v1/runs/${id}/cancel`)).status).toBe(202);
+    await temporal.workflow.getHandle(id).result();
+    const final = (await call<{ progress: DeployProgress }>('GET', `/v1/runs/${id}`)).body.progress;
+    expect(final.phase).toBe('cancelled');
+    expect(final.counts).toMatchObject({ succeeded: 1, pending: TARGETS - 1 });
+    // The clusters of the wave that never started were not touched.
+    const untouched = kube.clusters.slice(1, TARGETS) as KubeCluster[];
+    for (const c of untouched) {
+      const r = await run(kube.binary, [
+        'kubectl',
+        '--kubeconfig',
+        c.kubeconfigPath,
+        '--context',
+        c.name,
+        'get',
+        'configmap',
+        'cancelled',
+        '-n',
+        'default',
+      ]).then(
+        () => 'present',
+        () => 'absent',
+      );
+      expect(r).toBe('absent');
+    }
+  }, 180_000);
 });
