@@ -252,7 +252,7 @@ describe('a rollout survives its processes being killed', () => {
     expect(final.phase).toBe('cancelled');
     expect(final.counts).toMatchObject({ succeeded: 1, pending: TARGETS - 1 });
     // The clusters of the wave that never started were not touched.
-    const untouched = kube.clusters.slice(1, TARGETS) as KubeCluster[];
+    const untouched = kube.clusters.slice(1, TARGETS);
     for (const c of untouched) {
       const r = await run(kube.binary, [
         'kubectl',
