@@ -15,9 +15,12 @@ import { DROVER_VERSION } from '../runtime/version.ts';
 import { authenticate, createTokenStore } from './auth.ts';
 import { errorHandler } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { cloudClusterRoutes } from './routes/cloud-clusters.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { releaseRoutes } from './routes/releases.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
+import type { DeployRunOptions } from './deploy-runs.ts';
+import { MAX_SHARD_SIZE } from '../domain/deployments.ts';
 import { runRoutes } from './routes/runs.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -27,9 +30,14 @@ export type AppDeps = {
   temporal: Client;
   siteOfflineAfterMs: number;
   metrics: Metrics;
+  deployRuns: DeployRunOptions;
 };
 
-export type BuildAppOptions = Omit<AppDeps, 'metrics'> & { logger?: Logger | false };
+export type BuildAppOptions = Omit<AppDeps, 'metrics' | 'deployRuns'> & {
+  logger?: Logger | false;
+  /** Default: shards of 500 targets. */
+  deployRuns?: DeployRunOptions | undefined;
+};
 
 const READY_CHECK_TIMEOUT_MS = 2_000;
 
@@ -43,7 +51,11 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
 
 /** Builds the API without listening, so tests drive it with `inject`. */
 export const buildApp = async (opts: BuildAppOptions) => {
-  const deps: AppDeps = { ...opts, metrics: createMetrics() };
+  const deps: AppDeps = {
+    ...opts,
+    metrics: createMetrics(),
+    deployRuns: opts.deployRuns ?? { shardSize: MAX_SHARD_SIZE },
+  };
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     genReqId: () => crypto.randomUUID(),
@@ -146,6 +158,7 @@ export const buildApp = async (opts: BuildAppOptions) => {
       v1.addHook('onRequest', authenticate(tokens));
       await v1.register(siteRoutes(deps));
       await v1.register(clusterRoutes(deps));
+      await v1.register(cloudClusterRoutes(deps));
       await v1.register(releaseRoutes(deps));
       await v1.register(deploymentRoutes(deps));
       await v1.register(runRoutes(deps));

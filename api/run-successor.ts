@@ -1,37 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import type { Db } from '../db/database.ts';
+import { createDeployTargetStore } from '../db/deploy-targets.ts';
+import type { DeployTarget } from '../domain/deployments.ts';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import { kindOfRunId, runIdFor } from '../domain/runs.ts';
-import { CONTROL_TASK_QUEUE } from '../domain/task-queues.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
+import { startDeployRun, type DeployRunOptions } from './deploy-runs.ts';
 
 type Payload = Parameters<typeof defaultPayloadConverter.fromPayload>[0];
 const decode = <T>(payload: Payload | null | undefined): T | undefined =>
   payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
 
-/**
- * A run that died (terminated, timed out, failed on a bug) cannot be resumed in place. Its
- * successor starts from the same input and skips every cluster the predecessor finished, as
- * its history records them: completed deploy activities are facts, whatever the run's state.
- */
-export const startSuccessorRun = async (
-  temporal: Client,
-  id: string,
-  startedBy: string,
-): Promise<{ runId: string; alreadyDone: number; remaining: number }> => {
-  if (kindOfRunId(id) !== 'deploy') {
-    throw new DroverError(ErrorType.InvalidState, `runs of kind '${kindOfRunId(id)}' cannot be resumed`);
-  }
-  const handle = temporal.workflow.getHandle(id);
-  const { status } = await handle.describe();
-  if (status.name === 'COMPLETED') {
-    throw new DroverError(ErrorType.InvalidState, `run '${id}' completed; there is nothing to resume`);
-  }
-  const history = await handle.fetchHistory();
-  let input: BulkDeployInput | undefined;
+type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
+
+/** Targets whose deploy activity completed in this history, and the child workflows it started. */
+const scanHistory = (history: History) => {
   const scheduled = new Map<string, string>();
   const done = new Set<string>();
+  const children: string[] = [];
+  let input: BulkDeployInput | undefined;
   for (const event of history.events ?? []) {
     const started = event.workflowExecutionStartedEventAttributes;
     if (started) input = decode<BulkDeployInput>(started.input?.payloads?.[0]);
@@ -45,15 +34,53 @@ export const startSuccessorRun = async (
       const target = scheduled.get(String(completed.scheduledEventId));
       if (target) done.add(target);
     }
+    const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+    if (child) children.push(child);
   }
-  if (!input) throw new Error(`run '${id}' has no readable input`);
-  for (const t of input.alreadyDone ?? []) done.add(t);
+  return { input, done, children };
+};
+
+/**
+ * A run that died (terminated, timed out, failed on a bug) cannot be resumed in place. Its
+ * successor deploys the same plan and skips every cluster the predecessor finished: those its
+ * shards recorded as succeeded, and those whose deploy activity completed in the history of a
+ * shard that died with it (completed activities are facts, whatever the run's state).
+ */
+export const startSuccessorRun = async (
+  deps: { db: Db; temporal: Client; deployRuns: DeployRunOptions },
+  id: string,
+  startedBy: string,
+): Promise<{ runId: string; alreadyDone: number; remaining: number }> => {
+  if (kindOfRunId(id) !== 'deploy') {
+    throw new DroverError(ErrorType.InvalidState, `runs of kind '${kindOfRunId(id)}' cannot be resumed`);
+  }
+  const handle = deps.temporal.workflow.getHandle(id);
+  const { status } = await handle.describe();
+  if (status.name === 'COMPLETED') {
+    throw new DroverError(ErrorType.InvalidState, `run '${id}' completed; there is nothing to resume`);
+  }
+  const run = scanHistory(await handle.fetchHistory());
+  if (!run.input) throw new Error(`run '${id}' has no readable input`);
+  const done = new Set(run.done);
+  for (const child of run.children) {
+    for (const target of scanHistory(await deps.temporal.workflow.getHandle(child).fetchHistory()).done) {
+      done.add(target);
+    }
+  }
+  const rows = await createDeployTargetStore(deps.db).plan(id);
+  const waves: DeployTarget[][] = [];
+  for (const row of rows) {
+    if (row.doneBefore || row.state === 'succeeded') done.add(row.target.id);
+    (waves[row.wave] ??= []).push(row.target);
+  }
   const runId = runIdFor('deploy', randomUUID());
-  await temporal.workflow.start('bulkDeployWorkflow', {
-    taskQueue: CONTROL_TASK_QUEUE,
-    workflowId: runId,
-    args: [{ ...input, alreadyDone: [...done] }],
-    memo: { releaseId: input.releaseId, startedBy, predecessor: id },
+  await startDeployRun(deps, deps.deployRuns, {
+    runId,
+    releaseId: run.input.releaseId,
+    strategy: run.input.strategy,
+    waves: waves.filter((w) => w.length > 0),
+    doneBefore: done,
+    memo: { releaseId: run.input.releaseId, startedBy, predecessor: id },
   });
-  return { runId, alreadyDone: done.size, remaining: input.targets.length - done.size };
+  return { runId, alreadyDone: done.size, remaining: rows.length - done.size };
 };

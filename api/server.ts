@@ -28,6 +28,7 @@ const app = await buildApp({
   db,
   temporal,
   siteOfflineAfterMs: config.DROVER_SITE_OFFLINE_AFTER_SECONDS * 1000,
+  deployRuns: { shardSize: config.DROVER_DEPLOY_SHARD_SIZE },
   logger,
 });
 

@@ -34,6 +34,8 @@ const ApiEnv = z.object({
   /** Fixes the admin token instead of generating one on first start (compose, tests). */
   DROVER_ADMIN_TOKEN: z.string().min(16).optional(),
   DROVER_SITE_OFFLINE_AFTER_SECONDS: z.coerce.number().positive().default(75),
+  /** Targets per shard (child workflow) of a deploy run; Temporal advises ≤ 500 in flight per workflow. */
+  DROVER_DEPLOY_SHARD_SIZE: z.coerce.number().int().min(1).max(500).default(500),
 });
 
 const ControlWorkerEnv = z.object({

@@ -116,3 +116,148 @@ export const RunPhase = z.enum([
   'cancelled',
 ]);
 export type RunPhase = z.infer<typeof RunPhase>;
+
+/** One target's progress as a run reports it. */
+export type TargetProgress = {
+  id: string;
+  name: string;
+  site: string;
+  wave: number;
+  state: TargetState;
+  attempts: number;
+  lastError: string | null;
+  changed: number | null;
+};
+
+export type WaveProgress = {
+  index: number;
+  total: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  pending: number;
+  skipped: number;
+  rolledBack: number;
+};
+
+/** What a deploy run's progress query (and its result) says. */
+export type DeployProgress = {
+  phase: RunPhase;
+  pausedReason: string | null;
+  releaseId: string;
+  currentWave: number;
+  waves: WaveProgress[];
+  counts: Record<TargetState, number>;
+  failureBudget: { allowed: number; used: number };
+  maxParallel: number;
+  /**
+   * The targets of the shard at work (live) and every failed target of the others (up to
+   * FAILURES_KEPT per shard); the whole list is GET /v1/runs/{id}/targets.
+   */
+  targets: TargetProgress[];
+  shards: { total: number; finished: number; active: ActiveShard | null };
+};
+
+/** The shard a run is working on, whose own progress query holds its targets' live states. */
+export type ActiveShard = { workflowId: string; wave: number; index: number };
+
+/**
+ * A contiguous range of a run's targets (positions `from` to `to`, exclusive) within one
+ * wave, worked by one child workflow: at most SHARD_SIZE targets, so at most that many
+ * activities are in flight per workflow and each history stays far from Temporal's limits.
+ */
+export type ShardPlan = { wave: number; index: number; from: number; to: number; skipped: number };
+
+/** Temporal advises at most ~500 activities in flight per workflow. */
+export const MAX_SHARD_SIZE = 500;
+/** Failed targets a shard reports to its run by name (the rest are counted). */
+export const FAILURES_KEPT = 100;
+
+export const TARGET_STATES = [
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'skipped',
+  'rolling-back',
+  'rolled-back',
+] as const satisfies readonly TargetState[];
+
+export const emptyCounts = (): Record<TargetState, number> =>
+  Object.fromEntries(TARGET_STATES.map((s) => [s, 0])) as Record<TargetState, number>;
+
+/**
+ * Cuts planned waves into shards of at most `shardSize` targets. Positions count across
+ * waves in wave order, as the API stores the targets. `doneBefore` marks targets a
+ * predecessor finished, so each shard knows how many it will skip.
+ */
+export const planShards = (
+  waveSizes: readonly number[],
+  shardSize: number,
+  isDoneBefore: (position: number) => boolean = () => false,
+): ShardPlan[] => {
+  if (!Number.isInteger(shardSize) || shardSize < 1 || shardSize > MAX_SHARD_SIZE) {
+    throw new Error(`shard size must be a whole number from 1 to ${MAX_SHARD_SIZE}, got ${shardSize}`);
+  }
+  const shards: ShardPlan[] = [];
+  let position = 0;
+  waveSizes.forEach((size, wave) => {
+    for (let index = 0, from = position; from < position + size; index++, from += shardSize) {
+      const to = Math.min(from + shardSize, position + size);
+      let skipped = 0;
+      for (let p = from; p < to; p++) if (isDoneBefore(p)) skipped++;
+      shards.push({ wave, index, from, to, skipped });
+    }
+    position += size;
+  });
+  return shards;
+};
+
+/** A shard's own live view: what its progress query answers. */
+export type ShardProgress = {
+  wave: number;
+  index: number;
+  /** The shard's plan, which the run counts as pending (and skipped) while it works. */
+  plan: ShardPlan;
+  counts: Record<TargetState, number>;
+  targets: TargetProgress[];
+};
+
+const waveKey: Record<TargetState, keyof WaveProgress | null> = {
+  pending: 'pending',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  skipped: 'skipped',
+  'rolling-back': 'running',
+  'rolled-back': 'rolledBack',
+};
+
+/**
+ * The run's view with the active shard's live counts and targets folded in. The run counts
+ * a shard at work as all pending until it ends; this replaces that with what the shard says.
+ */
+export const mergeShardProgress = (run: DeployProgress, shard: ShardProgress): DeployProgress => {
+  const counts = { ...run.counts };
+  const waves = run.waves.map((w) => ({ ...w }));
+  const wave = waves[shard.wave];
+  const { from, to, skipped } = shard.plan;
+  counts.pending -= to - from - skipped;
+  counts.skipped -= skipped;
+  if (wave) {
+    wave.pending -= to - from - skipped;
+    wave.skipped -= skipped;
+  }
+  for (const s of TARGET_STATES) {
+    counts[s] += shard.counts[s];
+    const key = waveKey[s];
+    if (wave && key) wave[key] += shard.counts[s];
+  }
+  return {
+    ...run,
+    counts,
+    waves,
+    failureBudget: { ...run.failureBudget, used: counts.failed },
+    targets: [...run.targets, ...shard.targets],
+  };
+};

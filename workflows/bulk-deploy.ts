@@ -1,65 +1,80 @@
 import {
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
+  continueAsNew,
   defineQuery,
   defineUpdate,
   isCancellation,
   proxyActivities,
   setHandler,
+  startChild,
   workflowInfo,
+  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.ts';
-import type { SiteActivities } from '../activities/site/index.ts';
 import {
   allowedFailures,
-  planWaves,
-  type DeployTarget,
+  emptyCounts,
+  TARGET_STATES,
+  type DeployProgress,
   type RunPhase,
+  type ShardPlan,
   type Strategy,
+  type TargetProgress,
   type TargetState,
 } from '../domain/deployments.ts';
 import { ErrorType } from '../domain/errors.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import {
+  deployShardWorkflow,
+  plannedCounts,
+  shardControlSignal,
+  shardPausedSignal,
+  type ShardControl,
+  type ShardResult,
+} from './deploy-shard.ts';
 
+export type { DeployProgress, TargetProgress } from '../domain/deployments.ts';
+
+/**
+ * A deploy run. The API stores the run's targets in wave order and hands the run only their
+ * shards (position ranges); each shard is a child workflow that loads its targets itself. So
+ * no payload grows with the fleet, at most `maxParallel` (≤ 500) activities are in flight in
+ * any one workflow, and the run continues as new before its own history grows long.
+ */
 export type BulkDeployInput = {
   releaseId: string;
-  targets: DeployTarget[];
   strategy: Strategy;
-  /** Cluster ids a predecessor run finished: never applied again. */
-  alreadyDone?: string[];
+  shards: ShardPlan[];
+  total: number;
+  /** Continue as new past this many history events (Temporal's own suggestion counts too). */
+  historyLimit?: number;
+  /** The state a run carries into its next execution when it continues as new. */
+  carried?: Carried;
 };
 
-export type TargetProgress = {
-  id: string;
-  name: string;
-  site: string;
-  wave: number;
-  state: TargetState;
-  attempts: number;
-  lastError: string | null;
-  changed: number | null;
+type ShardState = {
+  /** Absent until the shard first ran. */
+  counts: Record<TargetState, number> | null;
+  failures: TargetProgress[];
 };
 
-export type DeployProgress = {
+type Carried = {
   phase: RunPhase;
   pausedReason: string | null;
-  releaseId: string;
-  currentWave: number;
-  waves: {
-    index: number;
-    total: number;
-    succeeded: number;
-    failed: number;
-    running: number;
-    pending: number;
-    skipped: number;
-    rolledBack: number;
-  }[];
-  counts: Record<TargetState, number>;
-  failureBudget: { allowed: number; used: number };
   maxParallel: number;
-  targets: TargetProgress[];
+  rollbackRequested: boolean;
+  /** The next shard to deploy for the first time. */
+  next: number;
+  /** Finished shards whose failed targets are to be tried again. */
+  retry: number[];
+  /** The last wave the run paused after (betweenWaves: pause). */
+  pausedAfterWave: number;
+  shards: ShardState[];
+  /** Shards are rolled back from the last; where that has got to. */
+  rollbackNext: number | null;
+  childSeq: number;
 };
 
 export const progressQuery = defineQuery<DeployProgress>('progress');
@@ -73,16 +88,7 @@ const { ensureReleaseServed } = proxyActivities<ControlActivities>({
   retry: { maximumInterval: '30 seconds' },
 });
 
-/** Per site, so each cluster's work runs in the site that holds its credentials. */
-const siteActivities = (site: string) =>
-  proxyActivities<SiteActivities>({
-    taskQueue: siteTaskQueue(site),
-    // No schedule-to-start timeout: an offline site's targets wait for it.
-    startToCloseTimeout: '10 minutes',
-    // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
-    heartbeatTimeout: '30 seconds',
-    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
-  });
+const DEFAULT_HISTORY_LIMIT = 10_000;
 
 /**
  * Rolls a release out to many clusters in waves, at most `maxParallel` at a time. When failures
@@ -91,260 +97,275 @@ const siteActivities = (site: string) =>
  * on its own for a target's failure.
  */
 export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<DeployProgress> {
-  const { strategy } = input;
-  const done = new Set(input.alreadyDone ?? []);
-  const waves = planWaves(input.targets, strategy.waves);
-  const targets = new Map<string, TargetProgress & { ref: DeployTarget }>();
-  waves.forEach((wave, index) =>
-    wave.forEach((ref) =>
-      targets.set(ref.id, {
-        ref,
-        id: ref.id,
-        name: ref.name,
-        site: ref.site,
-        wave: index,
-        state: done.has(ref.id) ? 'skipped' : 'pending',
-        attempts: 0,
-        lastError: done.has(ref.id) ? 'finished by an earlier run' : null,
-        changed: null,
-      }),
-    ),
-  );
-  let phase: RunPhase = 'running';
-  let pausedReason: string | null = null;
-  let currentWave = 0;
-  let maxParallel = strategy.maxParallel;
-  let rollbackRequested = false;
-  const allowed = allowedFailures(strategy.failureBudget, targets.size);
+  const { strategy, shards } = input;
+  const state: Carried = input.carried ?? {
+    phase: 'running',
+    pausedReason: null,
+    maxParallel: strategy.maxParallel,
+    rollbackRequested: false,
+    next: 0,
+    retry: [],
+    pausedAfterWave: -1,
+    shards: shards.map(() => ({ counts: null, failures: [] })),
+    rollbackNext: null,
+    childSeq: 0,
+  };
+  const allowed = allowedFailures(strategy.failureBudget, input.total);
+  const waveCount = shards.reduce((n, s) => Math.max(n, s.wave + 1), 0);
+  let active: { index: number; handle: ChildWorkflowHandle<typeof deployShardWorkflow> } | null = null;
 
-  const all = () => [...targets.values()];
-  const count = (state: TargetState, list = all()) => list.filter((t) => t.state === state).length;
-  const progress = (): DeployProgress => ({
-    phase,
-    pausedReason,
-    releaseId: input.releaseId,
-    currentWave,
-    waves: waves.map((_, index) => {
-      const list = all().filter((t) => t.wave === index);
-      return {
-        index,
-        total: list.length,
-        succeeded: count('succeeded', list),
-        failed: count('failed', list),
-        running: count('running', list) + count('rolling-back', list),
-        pending: count('pending', list),
-        skipped: count('skipped', list),
-        rolledBack: count('rolled-back', list),
-      };
-    }),
-    counts: Object.fromEntries(
-      (['pending', 'running', 'succeeded', 'failed', 'skipped', 'rolling-back', 'rolled-back'] as const).map(
-        (s) => [s, count(s)],
-      ),
-    ) as Record<TargetState, number>,
-    failureBudget: { allowed, used: count('failed') },
-    maxParallel,
-    targets: all().map(({ ref: _ref, ...t }) => t),
-  });
+  const countsOf = (i: number) => state.shards[i]?.counts ?? plannedCounts(shards[i] as ShardPlan);
+  const failedExcept = (except: number) =>
+    state.shards.reduce((n, s, i) => (i === except ? n : n + (s.counts?.failed ?? 0)), 0);
+  const currentWave = () => shards[active?.index ?? Math.min(state.next, shards.length - 1)]?.wave ?? 0;
 
+  const progress = (): DeployProgress => {
+    const counts = emptyCounts();
+    const waves = Array.from({ length: waveCount }, (_, index) => ({
+      index,
+      total: 0,
+      succeeded: 0,
+      failed: 0,
+      running: 0,
+      pending: 0,
+      skipped: 0,
+      rolledBack: 0,
+    }));
+    shards.forEach((plan, i) => {
+      // The shard at work counts as planned here; the API folds its live view in.
+      const c = active?.index === i ? plannedCounts(plan) : countsOf(i);
+      const w = waves[plan.wave];
+      for (const s of TARGET_STATES) counts[s] += c[s];
+      if (w) {
+        w.total += plan.to - plan.from;
+        w.succeeded += c.succeeded;
+        w.failed += c.failed;
+        w.running += c.running + c['rolling-back'];
+        w.pending += c.pending;
+        w.skipped += c.skipped;
+        w.rolledBack += c['rolled-back'];
+      }
+    });
+    return {
+      phase: state.phase,
+      pausedReason: state.pausedReason,
+      releaseId: input.releaseId,
+      currentWave: currentWave(),
+      waves,
+      counts,
+      failureBudget: { allowed, used: counts.failed },
+      maxParallel: state.maxParallel,
+      targets: state.shards.flatMap((s, i) => (active?.index === i ? [] : s.failures)),
+      shards: {
+        total: shards.length,
+        finished: state.shards.filter((s, i) => s.counts !== null && active?.index !== i).length,
+        active: active
+          ? {
+              workflowId: active.handle.workflowId,
+              wave: shards[active.index]?.wave ?? 0,
+              index: shards[active.index]?.index ?? 0,
+            }
+          : null,
+      },
+    };
+  };
+
+  /** Tells the shard at work; one that has just ended learns it from its successor's input. */
+  const tellActive = async (control: ShardControl) => {
+    const current = active;
+    if (!current) return;
+    try {
+      await current.handle.signal(shardControlSignal, control);
+    } catch {
+      // The shard closed between the decision and the signal: nothing is left to tell it.
+    }
+  };
+
+  const refuse = (type: string, message: string) => ApplicationFailure.create({ type, message });
   setHandler(progressQuery, progress);
+  setHandler(shardPausedSignal, ({ reason }) => {
+    if (state.phase !== 'running') return;
+    state.phase = 'paused';
+    state.pausedReason = reason;
+  });
   setHandler(
     pauseUpdate,
-    () => {
-      phase = 'paused';
-      pausedReason = 'paused by request';
+    async () => {
+      state.phase = 'paused';
+      state.pausedReason = 'paused by request';
+      await tellActive({ action: 'pause' });
       return progress();
     },
     {
       validator: () => {
-        if (phase !== 'running')
-          throw ApplicationFailure.create({
-            type: ErrorType.InvalidState,
-            message: `cannot pause a run that is ${phase}`,
-          });
+        if (state.phase !== 'running')
+          throw refuse(ErrorType.InvalidState, `cannot pause a run that is ${state.phase}`);
       },
     },
   );
   setHandler(
     resumeUpdate,
-    ({ failed }) => {
-      for (const t of all()) {
-        if (t.state === 'failed') t.state = failed === 'retry' ? 'pending' : 'skipped';
-      }
-      phase = 'running';
-      pausedReason = null;
+    async ({ failed }) => {
+      // Every failure of a finished shard is retried or skipped now; the shard at work does
+      // the same with its own.
+      state.shards.forEach((s, i) => {
+        if (active?.index === i || !s.counts || s.counts.failed === 0) return;
+        if (failed === 'retry') {
+          if (!state.retry.includes(i)) state.retry.push(i);
+          s.counts = { ...s.counts, pending: s.counts.pending + s.counts.failed, failed: 0 };
+        } else {
+          s.counts = { ...s.counts, skipped: s.counts.skipped + s.counts.failed, failed: 0 };
+        }
+        s.failures = [];
+      });
+      state.phase = 'running';
+      state.pausedReason = null;
+      await tellActive({ action: 'resume', failed, failedElsewhere: 0 });
       return progress();
     },
     {
       validator: (arg: { failed?: unknown } | undefined) => {
-        if (phase !== 'paused')
-          throw ApplicationFailure.create({
-            type: ErrorType.InvalidState,
-            message: `cannot resume a run that is ${phase}`,
-          });
-        if (arg?.failed !== 'retry' && arg?.failed !== 'skip') {
-          throw ApplicationFailure.create({
-            type: ErrorType.BadInput,
-            message: "failed must be 'retry' or 'skip'",
-          });
-        }
+        if (state.phase !== 'paused')
+          throw refuse(ErrorType.InvalidState, `cannot resume a run that is ${state.phase}`);
+        if (arg?.failed !== 'retry' && arg?.failed !== 'skip')
+          throw refuse(ErrorType.BadInput, "failed must be 'retry' or 'skip'");
       },
     },
   );
   setHandler(
     rollbackUpdate,
-    () => {
-      rollbackRequested = true;
+    async () => {
+      state.rollbackRequested = true;
+      await tellActive({ action: 'stop' });
       return progress();
     },
     {
       validator: () => {
-        if (phase === 'rolling-back' || phase === 'rolled-back' || phase === 'cancelled') {
-          throw ApplicationFailure.create({
-            type: ErrorType.InvalidState,
-            message: `cannot roll back a run that is ${phase}`,
-          });
-        }
+        if (['rolling-back', 'rolled-back', 'cancelled'].includes(state.phase) || state.rollbackRequested)
+          throw refuse(ErrorType.InvalidState, `cannot roll back a run that is ${state.phase}`);
       },
     },
   );
   setHandler(
     setConcurrencyUpdate,
-    ({ maxParallel: n }) => {
-      maxParallel = n;
+    async ({ maxParallel: n }) => {
+      state.maxParallel = n;
+      await tellActive({ action: 'concurrency', maxParallel: n });
       return progress();
     },
     {
       validator: (arg: { maxParallel?: unknown } | undefined) => {
         const n = arg?.maxParallel;
-        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 500) {
-          throw ApplicationFailure.create({
-            type: ErrorType.BadInput,
-            message: 'maxParallel must be a whole number from 1 to 500',
-          });
-        }
-        if (TERMINAL_PHASES.includes(phase))
-          throw ApplicationFailure.create({ type: ErrorType.InvalidState, message: `the run is ${phase}` });
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 500)
+          throw refuse(ErrorType.BadInput, 'maxParallel must be a whole number from 1 to 500');
+        if (TERMINAL_PHASES.includes(state.phase))
+          throw refuse(ErrorType.InvalidState, `the run is ${state.phase}`);
       },
     },
   );
 
-  const running = new Set<Promise<void>>();
-  const deployOne = async (t: TargetProgress & { ref: DeployTarget }) => {
-    t.state = 'running';
-    t.attempts++;
+  /** Runs one shard as a child and folds its outcome into the run. */
+  const runShard = async (index: number, mode: 'deploy' | 'rollback', retryFailed: boolean) => {
+    const plan = shards[index] as ShardPlan;
+    const { workflowId } = workflowInfo();
+    const handle = await startChild(deployShardWorkflow, {
+      workflowId: `${workflowId}.w${plan.wave + 1}s${plan.index + 1}.${mode}.${++state.childSeq}`,
+      args: [
+        {
+          runId: workflowId,
+          releaseId: input.releaseId,
+          plan,
+          mode,
+          retryFailed,
+          readiness: strategy.readiness,
+          maxParallel: state.maxParallel,
+          paused: mode === 'deploy' && state.phase === 'paused',
+          failedElsewhere: failedExcept(index),
+          allowed,
+        },
+      ],
+    });
+    active = { index, handle };
+    let result: ShardResult;
     try {
-      const result = await siteActivities(t.site).deployRelease({
-        target: t.ref,
-        releaseId: input.releaseId,
-        runId: workflowInfo().workflowId,
-        readiness: strategy.readiness,
-      });
-      t.state = 'succeeded';
-      t.changed = result.changed;
-      t.lastError = null;
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      t.state = 'failed';
-      t.lastError = failureMessage(err);
-      if (count('failed') > allowed && phase === 'running') {
-        phase = 'paused';
-        pausedReason = `failure budget exceeded: ${count('failed')} failed, ${allowed} allowed`;
+      result = await handle.result();
+    } finally {
+      active = null;
+    }
+    const shard = state.shards[index] as ShardState;
+    shard.counts = result.counts;
+    shard.failures = result.failures;
+  };
+
+  const continueIfLong = async () => {
+    const info = workflowInfo();
+    if (!info.continueAsNewSuggested && info.historyLength < (input.historyLimit ?? DEFAULT_HISTORY_LIMIT))
+      return;
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof bulkDeployWorkflow>({ ...input, carried: state });
+  };
+
+  const deploy = async () => {
+    while (!state.rollbackRequested) {
+      await condition(() => state.rollbackRequested || state.phase === 'running');
+      if (state.rollbackRequested) return;
+      await continueIfLong();
+      const retry = state.retry.shift();
+      if (retry !== undefined) {
+        await runShard(retry, 'deploy', true);
+        continue;
       }
+      const plan = shards[state.next];
+      if (!plan) return;
+      const previousWave = state.next > 0 ? (shards[state.next - 1]?.wave ?? 0) : plan.wave;
+      if (
+        strategy.betweenWaves === 'pause' &&
+        plan.wave > previousWave &&
+        state.pausedAfterWave < previousWave
+      ) {
+        state.pausedAfterWave = previousWave;
+        state.phase = 'paused';
+        state.pausedReason = `wave ${previousWave + 1} of ${waveCount} done; resume to start wave ${plan.wave + 1}`;
+        continue;
+      }
+      await runShard(state.next, 'deploy', false);
+      state.next++;
     }
   };
 
   const rollBack = async () => {
-    await condition(() => running.size === 0);
-    phase = 'rolling-back';
-    pausedReason = null;
-    for (let w = waves.length - 1; w >= 0; w--) {
-      currentWave = w;
-      const touched = all().filter((t) => t.wave === w && t.attempts > 0 && t.state !== 'rolled-back');
-      const queue = [...touched].reverse();
-      const inFlight = new Set<Promise<void>>();
-      while (queue.length > 0 || inFlight.size > 0) {
-        while (queue.length > 0 && inFlight.size < maxParallel) {
-          const t = queue.shift();
-          if (!t) break;
-          t.state = 'rolling-back';
-          const p = siteActivities(t.site)
-            .rollbackRelease({ target: t.ref, runId: workflowInfo().workflowId })
-            .then(
-              () => {
-                t.state = 'rolled-back';
-              },
-              (err: unknown) => {
-                // A rollback that cannot finish is reported, not hidden; the run stays visible.
-                t.state = 'failed';
-                t.lastError = `rollback failed: ${failureMessage(err)}`;
-              },
-            )
-            .finally(() => inFlight.delete(p));
-          inFlight.add(p);
-        }
-        if (inFlight.size > 0) await Promise.race(inFlight);
-      }
+    state.phase = 'rolling-back';
+    state.pausedReason = null;
+    state.rollbackNext ??= shards.length - 1;
+    for (; state.rollbackNext >= 0; state.rollbackNext--) {
+      await continueIfLong();
+      const shard = state.shards[state.rollbackNext];
+      if (shard?.counts) await runShard(state.rollbackNext, 'rollback', false);
     }
-    phase = 'rolled-back';
+    state.phase = 'rolled-back';
   };
 
   try {
+    if (state.phase === 'rolling-back') {
+      await rollBack();
+      return progress();
+    }
     await ensureReleaseServed({ releaseId: input.releaseId });
-    for (let w = 0; w < waves.length && !rollbackRequested; w++) {
-      currentWave = w;
-      const wave = all().filter((t) => t.wave === w);
-      for (;;) {
-        await condition(() => rollbackRequested || phase === 'running');
-        if (rollbackRequested) break;
-        const pending = wave.filter((t) => t.state === 'pending');
-        const active = wave.filter((t) => t.state === 'running').length;
-        if (pending.length === 0 && active === 0) {
-          // Failures within budget finish the wave; beyond it, wait for a decision.
-          if (count('failed') > allowed) {
-            phase = 'paused';
-            pausedReason ??= `failure budget exceeded: ${count('failed')} failed, ${allowed} allowed`;
-            continue;
-          }
-          break;
-        }
-        for (const t of pending.slice(0, Math.max(0, maxParallel - running.size))) {
-          const p = deployOne(t).finally(() => running.delete(p));
-          running.add(p);
-        }
-        // Wake on any finished target or any decision.
-        await Promise.race([...running, condition(() => rollbackRequested || phase !== 'running')]);
-      }
-      if (!rollbackRequested && strategy.betweenWaves === 'pause' && w < waves.length - 1) {
-        phase = 'paused';
-        pausedReason = `wave ${w + 1} of ${waves.length} done; resume to start wave ${w + 2}`;
-        await condition(() => rollbackRequested || phase === 'running');
-      }
-    }
-    if (!rollbackRequested) {
-      phase = 'succeeded';
+    await deploy();
+    if (!state.rollbackRequested) {
+      state.phase = 'succeeded';
       // Stay open for a while: "roll it back" is most often said just after a rollout.
-      await condition(() => rollbackRequested, strategy.rollbackWindowSeconds * 1000);
+      await condition(() => state.rollbackRequested, strategy.rollbackWindowSeconds * 1000);
     }
-    if (rollbackRequested) await rollBack();
+    if (state.rollbackRequested) await rollBack();
     return progress();
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    // Cancelled: start nothing new; let in-flight targets settle so the record is true.
-    await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled(running);
-    });
-    phase = 'cancelled';
+    // Cancelled: the shard at work was told and has settled; start nothing new.
+    await CancellationScope.nonCancellable(() => condition(() => active === null));
+    state.phase = 'cancelled';
     return progress();
   }
 }
 
 const TERMINAL_PHASES: RunPhase[] = ['succeeded', 'rolled-back', 'cancelled'];
-
-const failureMessage = (err: unknown): string => {
-  const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e.message && !parts.includes(e.message)) parts.push(e.message);
-  }
-  return parts.join(': ') || String(err);
-};

@@ -1,4 +1,5 @@
 export { bulkDeployWorkflow } from './bulk-deploy.ts';
+export { deployShardWorkflow } from './deploy-shard.ts';
 export { discoverSiteWorkflow } from './discovery.ts';
 export { pingSiteWorkflow } from './ping-site.ts';
 export { releaseWorkflow } from './release.ts';

@@ -6,6 +6,11 @@ import {
 } from '@temporalio/client';
 import type { Db } from '../../db/database.ts';
 import { createClusterStore } from '../../db/clusters.ts';
+import {
+  createDeployTargetStore,
+  type DeployTargetRow,
+  type TargetOutcome,
+} from '../../db/deploy-targets.ts';
 import { createReleaseStore } from '../../db/releases.ts';
 import { createSiteStore } from '../../db/sites.ts';
 import { releaseWorkflowId, type ObjectIdentity, type Override } from '../../domain/releases.ts';
@@ -34,7 +39,18 @@ export const createControlActivities = ({
   const sites = createSiteStore(db);
   const clusters = createClusterStore(db);
   const releases = createReleaseStore(db);
+  const deployTargets = createDeployTargetStore(db);
   return classified({
+    /** One shard's targets, as the API stored the run's plan. */
+    async loadDeployTargets(input: { runId: string; from: number; to: number }): Promise<DeployTargetRow[]> {
+      return deployTargets.range(input.runId, input.from, input.to);
+    },
+
+    /** What a shard did to each of its targets, for rollback, successors and the listing. */
+    async recordDeployOutcomes(input: { runId: string; outcomes: TargetOutcome[] }): Promise<void> {
+      await deployTargets.recordOutcomes(input.runId, input.outcomes);
+    },
+
     /** A release's content, parsed, for the workflow that serves it to the sites. */
     async loadRelease(input: {
       releaseId: string;

@@ -6,10 +6,13 @@ import { createReleaseStore } from '../../db/releases.ts';
 import { DeploymentRequest, planWaves } from '../../domain/deployments.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { runIdFor } from '../../domain/runs.ts';
-import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
+import { startDeployRun } from '../deploy-runs.ts';
 import { ErrorBody } from '../errors.ts';
 import { selectorFrom } from './clusters.ts';
 import type { AppDeps } from '../app.ts';
+
+/** Runs shard into child workflows of 500 targets, so this bounds only the API's own work. */
+const MAX_TARGETS = 20_000;
 
 const PlannedTarget = z.object({ id: z.string(), name: z.string(), site: z.string() });
 
@@ -69,15 +72,11 @@ export const deploymentRoutes =
             field: 'body.placement',
           });
         }
-        if (targets.length > 2000) {
-          // One workflow keeps at most ~2,000 activities in flight and a bounded history;
-          // sharding into child runs is what lifts this.
+        if (targets.length > MAX_TARGETS) {
           throw new DroverError(
             ErrorType.BadInput,
-            `the placement selects ${targets.length} clusters; at most 2,000 per deployment for now`,
-            {
-              field: 'body.placement',
-            },
+            `the placement selects ${targets.length} clusters; at most ${MAX_TARGETS.toLocaleString('en')} per deployment`,
+            { field: 'body.placement' },
           );
         }
         const waves = planWaves(targets, body.strategy.waves);
@@ -90,10 +89,11 @@ export const deploymentRoutes =
           });
         }
         const runId = runIdFor('deploy', randomUUID());
-        await deps.temporal.workflow.start('bulkDeployWorkflow', {
-          taskQueue: CONTROL_TASK_QUEUE,
-          workflowId: runId,
-          args: [{ releaseId: body.releaseId, targets, strategy: body.strategy }],
+        await startDeployRun(deps, deps.deployRuns, {
+          runId,
+          releaseId: body.releaseId,
+          strategy: body.strategy,
+          waves,
           memo: { releaseId: body.releaseId, startedBy: request.principal?.name ?? 'unknown' },
         });
         deps.metrics.runsStarted.inc({ kind: 'deploy' });

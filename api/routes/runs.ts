@@ -4,6 +4,9 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { Run, RunId, RunKind, RunStatus, kindOfRunId } from '../../domain/runs.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { ErrorBody } from '../errors.ts';
+import { liveDeployProgress } from '../deploy-runs.ts';
+import { createDeployTargetStore } from '../../db/deploy-targets.ts';
+import { TargetState, type TargetProgress } from '../../domain/deployments.ts';
 import { startSuccessorRun } from '../run-successor.ts';
 import { describeRun, listRuns } from '../temporal-views.ts';
 import type { AppDeps } from '../app.ts';
@@ -21,13 +24,18 @@ const CONTROLLED_KINDS = ['deploy'];
 export const runRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    const targetStore = createDeployTargetStore(deps.db);
     /** What GET /v1/runs/:id shows: Temporal's view, plus live progress for controlled kinds. */
     const runView = async (id: string): Promise<RunView> => {
       const run = await describeRun(deps.temporal, id);
       if (CONTROLLED_KINDS.includes(run.kind)) {
         const progress =
           run.status === 'running'
-            ? await deps.temporal.workflow.getHandle(run.id).query('progress')
+            ? await liveDeployProgress(
+                deps.temporal,
+                run.id,
+                await deps.temporal.workflow.getHandle(run.id).query('progress'),
+              )
             : run.result;
         return { ...run, progress };
       }
@@ -162,6 +170,68 @@ export const runRoutes =
       },
     );
 
+    app.get(
+      '/runs/:id/targets',
+      {
+        schema: {
+          summary: "A deploy run's targets, one page at a time, in plan order",
+          description:
+            'Every target with its wave, state, attempts and last error. The shard at work shows live states; the others as they ended (or pending, if not started).',
+          tags: ['runs'],
+          params: Params,
+          querystring: z.object({
+            state: TargetState.optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+            cursor: z
+              .string()
+              .regex(/^\d{1,10}$/, 'not a cursor this API returned')
+              .optional(),
+          }),
+          response: {
+            200: z.object({
+              total: z.number(),
+              items: z.array(z.object({ position: z.number() }).passthrough()),
+              nextCursor: z.string().nullable(),
+            }),
+            404: ErrorBody,
+          },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        if (kindOfRunId(id) !== 'deploy') {
+          throw new DroverError(ErrorType.BadInput, `runs of kind '${kindOfRunId(id)}' have no targets`, {
+            field: 'params.id',
+          });
+        }
+        const run = await describeRun(deps.temporal, id);
+        const page = await targetStore.list(
+          id,
+          { state: request.query.state },
+          {
+            limit: request.query.limit,
+            after: request.query.cursor === undefined ? undefined : Number(request.query.cursor),
+          },
+        );
+        if (run.status === 'running') {
+          const live = await liveDeployProgress(
+            deps.temporal,
+            id,
+            await deps.temporal.workflow.getHandle(id).query('progress'),
+          );
+          const byId = new Map(
+            ((live as { targets?: TargetProgress[] }).targets ?? []).map((t) => [t.id, t]),
+          );
+          page.items = page.items.map((t) => ({ ...t, ...byId.get(t.id), position: t.position }));
+        }
+        return {
+          total: page.total,
+          items: page.items,
+          nextCursor: page.next === null ? null : String(page.next),
+        };
+      },
+    );
+
     const control = (name: string, update: string, summary: string, body?: z.ZodType) =>
       app.post(
         `/runs/:id/${name}`,
@@ -195,11 +265,7 @@ export const runRoutes =
           if (status.name !== 'RUNNING') {
             if (name === 'resume') {
               // A run that died cannot be resumed in place: a successor takes over.
-              const successor = await startSuccessorRun(
-                deps.temporal,
-                id,
-                request.principal?.name ?? 'unknown',
-              );
+              const successor = await startSuccessorRun(deps, id, request.principal?.name ?? 'unknown');
               deps.metrics.runsStarted.inc({ kind: 'deploy' });
               return reply.status(202).send({ successor });
             }
@@ -211,7 +277,7 @@ export const runRoutes =
           const progress = body
             ? await handle.executeUpdate(update, { args: [request.body] })
             : await handle.executeUpdate(update);
-          return reply.status(200).send({ progress });
+          return reply.status(200).send({ progress: await liveDeployProgress(deps.temporal, id, progress) });
         },
       );
 

@@ -11,7 +11,7 @@ import type { Cluster } from '../../api/routes/clusters.ts';
 import type { Db } from '../../db/database.ts';
 import type { Run } from '../../domain/runs.ts';
 import type { DeployProgress } from '../../workflows/bulk-deploy.ts';
-import { siteKubeconfig } from '../support/drover.ts';
+import { deployActivityCalls, siteKubeconfig } from '../support/drover.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
 import {
   freshPostgres,
@@ -172,7 +172,15 @@ beforeAll(async () => {
   const pg = await freshPostgres();
   db = pg.db;
   temporal = await temporalClient();
-  app = await buildApp({ db, temporal, siteOfflineAfterMs: 12_000, logger: false });
+  // Shards of two targets, and a run that continues as new after every shard or so: the
+  // rollout below crosses shard, wave and execution boundaries on six clusters.
+  app = await buildApp({
+    db,
+    temporal,
+    siteOfflineAfterMs: 12_000,
+    logger: false,
+    deployRuns: { shardSize: 2, historyLimit: 40 },
+  });
   token = (await createTokenStore(db).ensureAdmin()) ?? '';
   processes.push(
     startDroverProcess('workers/main.ts', `deploy-control-${siteA}`, { DATABASE_URL: pg.url }),
@@ -204,20 +212,7 @@ afterAll(async () => {
   await kube?.stop({ removeData: true });
 });
 
-const deployCalls = async (id: string) => {
-  const history = await temporal.workflow.getHandle(id).fetchHistory();
-  const counts = new Map<string, number>();
-  for (const e of history.events ?? []) {
-    const a = e.activityTaskScheduledEventAttributes;
-    if (a?.activityType?.name !== 'deployRelease') continue;
-    const payload = a.input?.payloads?.[0]?.data;
-    const input = JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString('utf8')) as {
-      target: { name: string };
-    };
-    counts.set(input.target.name, (counts.get(input.target.name) ?? 0) + 1);
-  }
-  return counts;
-};
+const deployCalls = (id: string) => deployActivityCalls(temporal, id);
 
 describe('bulk deploy across two sites', () => {
   it('plans waves on a dry run and touches nothing', async () => {
@@ -251,9 +246,29 @@ describe('bulk deploy across two sites', () => {
     const byName = new Map(p.targets.map((t) => [t.name, t]));
     expect(byName.get('a3')).toMatchObject({ state: 'failed' });
     expect(byName.get('a3')?.lastError).toMatch(/forbidden/i);
-    expect(byName.get('a1')?.state).toBe('succeeded');
-    expect(byName.get('a2')?.state).toBe('succeeded');
-    for (const n of ['b1', 'b2', 'b3']) expect(byName.get(n)?.state).toBe('pending');
+    // Wave 2 has not started: its targets are listed as pending, with the rest.
+    const listed = await call<{ total: number; items: { name: string; state: string; wave: number }[] }>(
+      'GET',
+      `/v1/runs/${runId}/targets?limit=4`,
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.body.total).toBe(6);
+    expect(listed.body.items.map((t) => [t.name, t.state])).toEqual([
+      ['a1', 'succeeded'],
+      ['a2', 'succeeded'],
+      ['a3', 'failed'],
+      ['b1', 'pending'],
+    ]);
+    const rest = await call<{ items: { name: string; state: string }[]; nextCursor: string | null }>(
+      'GET',
+      `/v1/runs/${runId}/targets?limit=4&cursor=3`,
+    );
+    expect(rest.body.items.map((t) => [t.name, t.state])).toEqual([
+      ['b2', 'pending'],
+      ['b3', 'pending'],
+    ]);
+    expect(rest.body.nextCursor).toBeNull();
+    expect(p.waves[1]).toMatchObject({ total: 3, pending: 3 });
     // Wave 2 never started: site B's clusters are untouched.
     expect((await kubectl(kube.clusters[3] as KubeCluster, ['get', 'ns', 'shop'])).code).toBe(1);
     // The state forbids what makes no sense.
@@ -279,6 +294,10 @@ describe('bulk deploy across two sites', () => {
     expect(resumed.status).toBe(200);
     const p = await waitForPhase(runId, ['succeeded']);
     expect(p.counts.succeeded).toBe(6);
+    expect(p.shards).toMatchObject({ total: 4, finished: 4, active: null });
+    // The run crossed execution boundaries: its latest execution continued an earlier one.
+    const latest = await temporal.workflow.getHandle(runId).fetchHistory();
+    expect(latest.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
     const calls = await deployCalls(runId);
     expect(calls.get('a1')).toBe(1);
     expect(calls.get('a2')).toBe(1);

@@ -79,3 +79,31 @@ export const startApi = async (options: { siteOfflineAfterMs?: number } = {}): P
     },
   };
 };
+
+/**
+ * How many times each target's deploy activity was scheduled in a deploy run: in the run's
+ * own history and in those of the shard workflows it started.
+ */
+export const deployActivityCalls = async (temporal: Client, runId: string): Promise<Map<string, number>> => {
+  const counts = new Map<string, number>();
+  // Each execution of the run (it continues as new) and of every shard it started.
+  const executions: { id: string; runId?: string }[] = [{ id: runId }];
+  for (let i = 0; i < executions.length; i++) {
+    const { id, runId: execution } = executions[i] as { id: string; runId?: string };
+    const history = await temporal.workflow.getHandle(id, execution).fetchHistory();
+    for (const e of history.events ?? []) {
+      const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+      if (previous) executions.push({ id, runId: previous });
+      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+      if (child) executions.push({ id: child });
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a?.activityType?.name !== 'deployRelease') continue;
+      const payload = a.input?.payloads?.[0]?.data;
+      const input = JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString('utf8')) as {
+        target: { name: string };
+      };
+      counts.set(input.target.name, (counts.get(input.target.name) ?? 0) + 1);
+    }
+  }
+  return counts;
+};

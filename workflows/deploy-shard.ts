@@ -1,0 +1,277 @@
+import {
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control/index.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
+import {
+  emptyCounts,
+  FAILURES_KEPT,
+  type DeployTarget,
+  type ShardPlan,
+  type ShardProgress,
+  type TargetProgress,
+  type TargetState,
+} from '../domain/deployments.ts';
+import { siteTaskQueue } from '../domain/task-queues.ts';
+
+/**
+ * One shard of a deploy run: a range of at most 500 targets in one wave. The run (its parent)
+ * holds the protocol a person speaks to (pause, resume, rollback, concurrency) and passes each
+ * decision down by signal; the shard tells the run when it had to stop at the failure budget.
+ */
+export type ShardInput = {
+  runId: string;
+  releaseId: string;
+  plan: ShardPlan;
+  /** `deploy` applies every pending target (after `retryFailed`, the failed ones too); `rollback` restores every touched one. */
+  mode: 'deploy' | 'rollback';
+  retryFailed: boolean;
+  readiness: boolean;
+  maxParallel: number;
+  /** The run is paused: start nothing until resumed. */
+  paused: boolean;
+  /** Failures of the run's other shards, which count against the same budget. */
+  failedElsewhere: number;
+  allowed: number;
+};
+
+export type ShardResult = {
+  counts: Record<TargetState, number>;
+  /** Failed targets by name, at most FAILURES_KEPT. */
+  failures: TargetProgress[];
+  /** Stopped early by the run (rollback requested or cancelled). */
+  stopped: boolean;
+};
+
+export type ShardControl =
+  | { action: 'pause' }
+  | { action: 'resume'; failed: 'retry' | 'skip'; failedElsewhere: number }
+  | { action: 'concurrency'; maxParallel: number }
+  | { action: 'stop' };
+
+export const shardControlSignal = defineSignal<[ShardControl]>('shardControl');
+export const shardProgressQuery = defineQuery<ShardProgress>('progress');
+/** Sent by a shard to its run: it stopped at the failure budget and waits for a decision. */
+export const shardPausedSignal = defineSignal<[{ shard: string; reason: string }]>('shardPaused');
+
+const { loadDeployTargets, recordDeployOutcomes } = proxyActivities<ControlActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumInterval: '30 seconds' },
+});
+
+/** Per site, so each cluster's work runs in the site that holds its credentials. */
+const siteActivities = (site: string) =>
+  proxyActivities<SiteActivities>({
+    taskQueue: siteTaskQueue(site),
+    // No schedule-to-start timeout: an offline site's targets wait for it.
+    startToCloseTimeout: '10 minutes',
+    // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
+  });
+
+type Target = TargetProgress & { ref: DeployTarget; position: number };
+
+export async function deployShardWorkflow(input: ShardInput): Promise<ShardResult> {
+  const { plan, runId } = input;
+  let maxParallel = input.maxParallel;
+  let paused = input.paused;
+  let stopped = false;
+  let failedElsewhere = input.failedElsewhere;
+
+  const rows = await loadDeployTargets({ runId, from: plan.from, to: plan.to });
+  const targets: Target[] = rows.map((r) => ({
+    ref: r.target,
+    position: r.position,
+    id: r.target.id,
+    name: r.target.name,
+    site: r.target.site,
+    wave: r.wave,
+    state: r.doneBefore ? 'skipped' : input.retryFailed && r.state === 'failed' ? 'pending' : r.state,
+    attempts: r.attempts,
+    lastError: r.doneBefore ? 'finished by an earlier run' : r.lastError,
+    changed: r.changed,
+  }));
+
+  const count = (state: TargetState) => targets.filter((t) => t.state === state).length;
+  const counts = () => {
+    const c = emptyCounts();
+    for (const t of targets) c[t.state]++;
+    return c;
+  };
+  const strip = ({ ref: _ref, position: _position, ...t }: Target): TargetProgress => t;
+  setHandler(shardProgressQuery, () => ({
+    wave: plan.wave,
+    index: plan.index,
+    plan,
+    counts: counts(),
+    targets: targets.map(strip),
+  }));
+  setHandler(shardControlSignal, (control) => {
+    switch (control.action) {
+      case 'pause':
+        paused = true;
+        break;
+      case 'resume':
+        for (const t of targets) {
+          if (t.state === 'failed') t.state = control.failed === 'retry' ? 'pending' : 'skipped';
+        }
+        failedElsewhere = control.failedElsewhere;
+        paused = false;
+        break;
+      case 'concurrency':
+        maxParallel = control.maxParallel;
+        break;
+      case 'stop':
+        stopped = true;
+        break;
+    }
+  });
+
+  const parent = workflowInfo().parent;
+  const stopForBudget = async () => {
+    if (paused) return;
+    paused = true;
+    const failed = failedElsewhere + count('failed');
+    if (parent) {
+      await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(shardPausedSignal, {
+        shard: workflowInfo().workflowId,
+        reason: `failure budget exceeded: ${failed} failed, ${input.allowed} allowed`,
+      });
+    }
+  };
+  const overBudget = () => failedElsewhere + count('failed') > input.allowed;
+
+  const running = new Set<Promise<void>>();
+  const deployOne = async (t: Target) => {
+    t.state = 'running';
+    t.attempts++;
+    try {
+      const result = await siteActivities(t.site).deployRelease({
+        target: t.ref,
+        releaseId: input.releaseId,
+        runId,
+        readiness: input.readiness,
+      });
+      t.state = 'succeeded';
+      t.changed = result.changed;
+      t.lastError = null;
+    } catch (err) {
+      if (isCancellation(err)) {
+        t.state = 'pending';
+        t.lastError = 'cancelled while being applied: the cluster may hold part of the release';
+        throw err;
+      }
+      t.state = 'failed';
+      t.lastError = failureMessage(err);
+      if (overBudget()) await stopForBudget();
+    }
+  };
+  const rollbackOne = async (t: Target) => {
+    t.state = 'rolling-back';
+    try {
+      await siteActivities(t.site).rollbackRelease({ target: t.ref, runId });
+      t.state = 'rolled-back';
+      t.lastError = null;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // A rollback that cannot finish is reported, not hidden; the run stays visible.
+      t.state = 'failed';
+      t.lastError = `rollback failed: ${failureMessage(err)}`;
+    }
+  };
+
+  const deployAll = async () => {
+    for (;;) {
+      await condition(() => stopped || !paused);
+      if (stopped) return;
+      const pending = targets.filter((t) => t.state === 'pending');
+      if (pending.length === 0 && running.size === 0) {
+        // Failures within budget finish the shard; beyond it, wait for a decision.
+        if (!overBudget()) return;
+        await stopForBudget();
+        continue;
+      }
+      for (const t of pending.slice(0, Math.max(0, maxParallel - running.size))) {
+        const p = deployOne(t).finally(() => running.delete(p));
+        running.add(p);
+      }
+      // Wake on any finished target or any decision.
+      await Promise.race([...running, condition(() => stopped || paused)]);
+    }
+  };
+
+  const rollbackAll = async () => {
+    // Later targets first: the reverse of the order they were applied in.
+    const queue = targets.filter((t) => t.attempts > 0 && t.state !== 'rolled-back').reverse();
+    while (queue.length > 0 || running.size > 0) {
+      while (queue.length > 0 && running.size < maxParallel) {
+        const t = queue.shift();
+        if (!t) break;
+        const p = rollbackOne(t).finally(() => running.delete(p));
+        running.add(p);
+      }
+      if (running.size > 0) await Promise.race(running);
+    }
+  };
+
+  const finish = async (): Promise<ShardResult> => {
+    await condition(() => running.size === 0);
+    await recordDeployOutcomes({
+      runId,
+      outcomes: targets.map((t) => ({
+        position: t.position,
+        state: t.state,
+        attempts: t.attempts,
+        lastError: t.lastError,
+        changed: t.changed,
+      })),
+    });
+    return {
+      counts: counts(),
+      failures: targets
+        .filter((t) => t.state === 'failed')
+        .slice(0, FAILURES_KEPT)
+        .map(strip),
+      stopped,
+    };
+  };
+
+  try {
+    if (input.mode === 'rollback') await rollbackAll();
+    else await deployAll();
+    return await finish();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Cancelled: start nothing new; let in-flight targets settle so the record is true.
+    stopped = true;
+    return await CancellationScope.nonCancellable(async () => {
+      await Promise.allSettled(running);
+      return finish();
+    });
+  }
+}
+
+export const failureMessage = (err: unknown): string => {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.message && !parts.includes(e.message)) parts.push(e.message);
+  }
+  return parts.join(': ') || String(err);
+};
+
+/** Counts of a shard that has not run: its planned targets, pending or skipped. */
+export const plannedCounts = (plan: ShardPlan): Record<TargetState, number> => {
+  const c = emptyCounts();
+  c.pending = plan.to - plan.from - plan.skipped;
+  c.skipped = plan.skipped;
+  return c;
+};
