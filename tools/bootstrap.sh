@@ -101,4 +101,14 @@ if [[ $want_test == 1 ]]; then
   ln -sfn "$pgbin/postgres" "$bin/postgres"
   ln -sfn "$pgbin/pg_ctl" "$bin/pg_ctl"
   say "$("$bin/postgres" --version)"
+
+  # moto: a third-party EKS API server the EKS adapter's conformance tests also run against.
+  MOTO_VERSION=5.2.5
+  if ! "$tools/venv/bin/python" -c "import importlib.metadata as m, sys; m.version('flask'); sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null \
+    || [[ ! -x "$tools/venv/bin/moto_server" ]]; then
+    say "installing moto[server] $MOTO_VERSION (PyPI) into .tools/venv"
+    [[ -x "$tools/venv/bin/pip" ]] || python3 -m venv "$tools/venv" || die "python3 with venv is needed for moto"
+    "$tools/venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" || die "could not install moto[server] $MOTO_VERSION"
+  fi
+  say "moto $MOTO_VERSION"
 fi
