@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import { isPollerAlive } from '../domain/sites.ts';
@@ -68,6 +69,21 @@ const STATUS: Record<string, RunStatus> = {
 
 const { PendingActivityState } = proto.temporal.api.enums.v1;
 
+/**
+ * Kinds whose runs answer a `progress` query and, when they fail, carry their final progress
+ * as the failure's first detail (the cluster workflows: which steps were done and undone).
+ */
+const PROGRESS_KINDS = ['create-cluster', 'delete-cluster'];
+const PROGRESS_QUERY_TIMEOUT_MS = 5_000;
+
+/** A closed run is queried by replaying it on a worker: bounded, and absent if none answers. */
+const queryProgress = async (client: Client, id: string): Promise<unknown> =>
+  client.connection
+    .withDeadline(Date.now() + PROGRESS_QUERY_TIMEOUT_MS, () =>
+      client.workflow.getHandle(id).query('progress'),
+    )
+    .catch(() => undefined);
+
 /** A run as the API shows it: Temporal's view of the workflow, in drover's words. */
 export const describeRun = async (client: Client, id: string): Promise<Run> => {
   const handle = client.workflow.getHandle(id);
@@ -92,13 +108,23 @@ export const describeRun = async (client: Client, id: string): Promise<Run> => {
     closedAt: iso(desc.closeTime ?? null),
     pending,
   };
+  let failureProgress: unknown;
   if (status === 'succeeded') {
     run.result = await handle.result();
   } else if (status !== 'running') {
     run.error = await handle.result().then(
       () => status,
-      (err: unknown) => describeFailure(err),
+      (err: unknown) => {
+        const cause = (err as { cause?: unknown }).cause;
+        if (cause instanceof ApplicationFailure) failureProgress = cause.details?.[0];
+        return describeFailure(err);
+      },
     );
+  }
+  if (PROGRESS_KINDS.includes(run.kind)) {
+    const progress =
+      status === 'succeeded' ? run.result : (failureProgress ?? (await queryProgress(client, id)));
+    if (progress !== undefined) run.progress = progress;
   }
   return run;
 };

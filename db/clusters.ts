@@ -229,6 +229,80 @@ export const createClusterStore = (db: Db, tenant = DEFAULT_TENANT) => {
       });
     },
 
+    /** The live cluster of that name in the site, if any. */
+    async findByName(site: string, name: string): Promise<ClusterRow | undefined> {
+      return (
+        await db.query<ClusterRow>(
+          `SELECT ${COLUMNS} FROM clusters WHERE tenant_id = $1 AND site = $2 AND name = $3 AND deregistered_at IS NULL`,
+          [tenant, site, name],
+        )
+      )[0];
+    },
+
+    /**
+     * Records a cluster drover created in one of the site's cloud accounts, ready, as its cloud
+     * described it. Idempotent by (site, context): a retried registration, or the row a
+     * discovery added while the cluster was being created, becomes this one; a deregistered
+     * tombstone is revived. Another cluster of the site holding the name is a Conflict.
+     */
+    async registerCreated(input: {
+      site: string;
+      context: string;
+      name: string;
+      provider: Provider;
+      location: string;
+      kubernetesVersion: string | null;
+      endpoint: string | null;
+      labels: Record<string, string>;
+    }): Promise<ClusterRow> {
+      return db.transaction(async (tx) => {
+        const clash = await tx.query<{ id: string }>(
+          `SELECT id FROM clusters
+            WHERE tenant_id = $1 AND site = $2 AND name = $3 AND deregistered_at IS NULL AND context <> $4`,
+          [tenant, input.site, input.name, input.context],
+        );
+        if (clash[0]) {
+          throw new DroverError(
+            ErrorType.Conflict,
+            `site '${input.site}' already has a cluster named '${input.name}' (${clash[0].id})`,
+            { field: 'spec.name', details: { clusterId: clash[0].id } },
+          );
+        }
+        const values = [
+          input.name,
+          input.provider,
+          input.location,
+          input.kubernetesVersion,
+          input.endpoint,
+          JSON.stringify(input.labels),
+        ];
+        const existing = (
+          await tx.query<{ id: string }>(
+            'SELECT id FROM clusters WHERE tenant_id = $1 AND site = $2 AND context = $3',
+            [tenant, input.site, input.context],
+          )
+        )[0];
+        if (existing) {
+          await tx.query(
+            `UPDATE clusters SET name = $2, provider = $3, location = $4, kubernetes_version = $5, endpoint = $6,
+               labels = $7, status = 'ready', status_message = NULL, origin = 'registered', deregistered_at = NULL,
+               last_seen_at = now(), updated_at = now()
+             WHERE id = $1`,
+            [existing.id, ...values],
+          );
+          return get(existing.id, tx);
+        }
+        const id = randomUUID();
+        await tx.query(
+          `INSERT INTO clusters (id, tenant_id, site, context, name, provider, location, kubernetes_version, endpoint,
+             labels, status, origin, last_seen_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ready', 'registered', now())`,
+          [id, tenant, input.site, input.context, ...values],
+        );
+        return get(id, tx);
+      });
+    },
+
     /** Labels merge like a JSON merge patch: a null value removes the label. */
     async patch(
       id: string,

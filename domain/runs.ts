@@ -1,7 +1,14 @@
 import { z } from 'zod';
 
 /** Kinds of run, each the prefix of its workflow id (a business key). */
-export const RunKind = z.enum(['ping', 'site-check-in', 'discovery', 'deploy']);
+export const RunKind = z.enum([
+  'ping',
+  'site-check-in',
+  'discovery',
+  'deploy',
+  'create-cluster',
+  'delete-cluster',
+]);
 export type RunKind = z.infer<typeof RunKind>;
 
 export const RunStatus = z.enum(['running', 'succeeded', 'failed', 'cancelled', 'terminated', 'timed-out']);
@@ -36,6 +43,8 @@ export const Run = z.object({
   pending: z.array(PendingStep),
   result: z.unknown().optional(),
   error: z.string().optional(),
+  /** What the run has done so far, for kinds that report it (create-cluster, delete-cluster). */
+  progress: z.unknown().optional(),
 });
 export type Run = z.infer<typeof Run>;
 

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createClusterLifecycleActivities } from '../activities/control/clusters.ts';
 import { createControlActivities } from '../activities/control/index.ts';
 import type { Db } from '../db/database.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/task-queues.ts';
@@ -20,12 +21,15 @@ export const createControlWorker = async (opts: {
     namespace: opts.namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createControlActivities({
-      db: opts.db,
-      temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
-      ...(opts.discoveryIntervalSeconds === undefined
-        ? {}
-        : { discoveryIntervalSeconds: opts.discoveryIntervalSeconds }),
-    }),
+    activities: {
+      ...createControlActivities({
+        db: opts.db,
+        temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
+        ...(opts.discoveryIntervalSeconds === undefined
+          ? {}
+          : { discoveryIntervalSeconds: opts.discoveryIntervalSeconds }),
+      }),
+      ...createClusterLifecycleActivities({ db: opts.db }),
+    },
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

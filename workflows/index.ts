@@ -1,4 +1,6 @@
 export { bulkDeployWorkflow } from './bulk-deploy.ts';
+export { createClusterWorkflow } from './create-cluster.ts';
+export { deleteClusterWorkflow } from './delete-cluster.ts';
 export { deployShardWorkflow } from './deploy-shard.ts';
 export { discoverSiteWorkflow } from './discovery.ts';
 export { pingSiteWorkflow } from './ping-site.ts';

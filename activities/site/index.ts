@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
+import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.ts';
+import { parseCloudContext } from '../../domain/cluster-specs.ts';
 import type { DiscoveredCluster } from '../../domain/clusters.ts';
 import type { DeployTarget } from '../../domain/deployments.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
@@ -17,6 +19,7 @@ import {
 import { discoverKubeconfigClusters } from '../../kube/inventory.ts';
 import { classified } from '../errors.ts';
 import { withHeartbeat } from '../heartbeat.ts';
+import { cloudKubeCredentials, createCloudActivities, discoverCloudClusters } from './clouds.ts';
 
 export type SiteActivityDeps = {
   site: string;
@@ -27,6 +30,8 @@ export type SiteActivityDeps = {
   kubeconfigPath?: string | undefined;
   /** Where this site keeps per-run snapshots of what it changed (cluster content stays here). */
   stateDir?: string | undefined;
+  /** This site's cloud accounts (clouds file); their clusters are known as `<account>/<location>/<name>`. */
+  clouds?: CloudAccounts | undefined;
   /** For reading release content from the release's workflow (a query; nothing recorded). */
   temporal?: Client | undefined;
   now?: () => Date;
@@ -41,7 +46,12 @@ const snapshotKey = (runId: string, clusterId: string) => `${runId}--${clusterId
  */
 export const createSiteActivities = (deps: SiteActivityDeps) => {
   const now = deps.now ?? (() => new Date());
-  const clusterClient = (target: DeployTarget) => {
+  const clouds = deps.clouds ?? createCloudAccounts([], {});
+  const clusterClient = async (target: DeployTarget) => {
+    // A cluster created in one of the site's cloud accounts: fresh credentials from its cloud.
+    const cloud = parseCloudContext(target.context);
+    if (cloud && clouds.has(cloud.account))
+      return createKubeClient(await cloudKubeCredentials(clouds, cloud));
     if (!deps.kubeconfigPath) {
       throw new DroverError(ErrorType.BadInput, `site ${deps.site} has no kubeconfig (DROVER_KUBECONFIG)`);
     }
@@ -52,6 +62,9 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
     return deps.stateDir;
   };
   return classified({
+    /** Cloud accounts: create, poll, delete clusters and node pools (see ./clouds.ts). */
+    ...createCloudActivities({ clouds }),
+
     /** Proves the round trip control → site → control; answers who served it. */
     async pingSite(input: { sentAt: string }): Promise<PingResult> {
       const answeredAt = now();
@@ -64,9 +77,13 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
       };
     },
 
-    /** Every cluster this site can reach through its kubeconfig (and, later, its clouds). */
+    /** Every cluster this site can reach through its kubeconfig and its cloud accounts. */
     async discoverClusters(): Promise<DiscoveredCluster[]> {
-      return deps.kubeconfigPath ? discoverKubeconfigClusters(deps.kubeconfigPath) : [];
+      const [fromKubeconfig, fromClouds] = await Promise.all([
+        deps.kubeconfigPath ? discoverKubeconfigClusters(deps.kubeconfigPath) : [],
+        discoverCloudClusters(clouds),
+      ]);
+      return [...fromKubeconfig, ...fromClouds];
     },
 
     /**
@@ -89,7 +106,7 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
           index,
           object: object,
         }));
-        const client = clusterClient(input.target);
+        const client = await clusterClient(input.target);
         const snapshot = await snapshotOnce(stateDir(), snapshotKey(input.runId, input.target.id), () =>
           snapshotObjects(client, manifests),
         );
@@ -107,7 +124,7 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
       return withHeartbeat(async () => {
         const snapshot = await loadSnapshot(stateDir(), snapshotKey(input.runId, input.target.id));
         if (!snapshot) return { restored: 0 };
-        const result = await restoreSnapshot(clusterClient(input.target), snapshot);
+        const result = await restoreSnapshot(await clusterClient(input.target), snapshot);
         return {
           restored: result.objects.filter((o) => o.action !== 'unchanged' && o.action !== 'absent').length,
         };

@@ -24,6 +24,7 @@ import { SiteName } from '../../domain/sites.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { ErrorBody } from '../errors.ts';
 import type { AppDeps } from '../app.ts';
+import { startClusterDestroy } from './cloud-clusters.ts';
 
 export const Cluster = z.object({
   id: z.string().uuid(),
@@ -232,12 +233,32 @@ export const clusterRoutes =
       {
         schema: {
           summary: 'Deregister a cluster (the cluster itself is untouched; discovery will not re-add it)',
+          description:
+            "With `destroy=true` the cluster is deleted in its site's cloud account first (node pools, then the cluster, then its inventory entry): a run whose id is returned (202).",
           tags: ['clusters'],
           params: IdParams,
-          response: { 204: z.null(), 404: ErrorBody },
+          querystring: z.object({
+            destroy: z
+              .enum(['true', 'false'])
+              .default('false')
+              .describe('delete the cluster in its cloud, not only from the inventory'),
+          }),
+          response: {
+            202: z.object({ runId: z.string(), links: z.object({ self: z.string() }) }),
+            204: z.null(),
+            404: ErrorBody,
+            409: ErrorBody,
+            422: ErrorBody,
+          },
         },
       },
       async (request, reply) => {
+        if (request.query.destroy === 'true') {
+          const row = await clusters.get(request.params.id);
+          const run = await startClusterDestroy(deps.temporal, row, request.principal?.name ?? 'unknown');
+          deps.metrics.runsStarted.inc({ kind: 'delete-cluster' });
+          return reply.status(202).send(run);
+        }
         await clusters.deregister(request.params.id);
         return reply.status(204).send(null);
       },
