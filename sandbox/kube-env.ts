@@ -12,7 +12,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -67,16 +67,33 @@ export interface KubeEnv {
   baseDir: string;
   binary: string;
   etcd: { url: string; pid: number; logFile: string };
+  /** Running API servers: the first `clusters` in order, then added ones as they became ready. */
   clusters: KubeCluster[];
   /** All clusters' admin contexts in one file, current context the first cluster. */
   kubeconfigPath: string;
   kubeconfig: string;
+  /**
+   * Starts one more API server on the same etcd (prefix `/registry-<name>`, files under
+   * baseDir/<name>, a free port) and resolves once its /readyz is 200. Names are DNS labels
+   * and unique within the env. Data a previous cluster of that name left is reused, as across
+   * restarts, unless `fresh` discards it first.
+   */
+  addCluster(name: string, options?: { fresh?: boolean }): Promise<KubeCluster>;
+  /**
+   * Stops that API server. With `removeData` its directory and its etcd keys go too, so a
+   * cluster added later under the same name starts empty.
+   */
+  removeCluster(name: string, options?: { removeData?: boolean }): Promise<void>;
   /** Stops every process (API servers first, then etcd). Safe to call twice. */
   stop(options?: { removeData?: boolean }): Promise<void>;
 }
 
 const RESTRICTED_USER = 'drover-restricted';
 const PID_FILE = 'pids.json';
+/** A DNS label: the name is a directory, an etcd prefix and a kubeconfig context. */
+const CLUSTER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** baseDir/etcd holds etcd's data. */
+const RESERVED_NAMES = new Set(['etcd']);
 
 /** Starts etcd and `clusters` API servers concurrently; resolves once every /readyz is 200. */
 export const startKubeEnv = async (options: KubeEnvOptions): Promise<KubeEnv> => {
@@ -86,12 +103,18 @@ export const startKubeEnv = async (options: KubeEnvOptions): Promise<KubeEnv> =>
   const baseDir = resolve(options.baseDir);
   const log = options.log ?? (() => {});
   const prefix = options.namePrefix ?? 'cluster';
-  const readyTimeoutMs = options.readyTimeoutMs ?? Math.max(120_000, 20_000 * options.clusters);
+  const initialNames = Array.from({ length: options.clusters }, (_, i) => `${prefix}-${i + 1}`);
+  for (const name of initialNames) checkClusterName(name);
   await mkdir(baseDir, { recursive: true });
   const binary = options.binary ?? process.env.DROVER_KUBE_BIN ?? (await buildKubeBinary(log));
   await killStaleProcesses(baseDir, log);
 
+  /** etcd first, then the API servers, running or starting. */
   const children: ChildProcess[] = [];
+  const running = new Map<string, { cluster: KubeCluster; child: ChildProcess }>();
+  /** Names running, starting or being wiped: what a new cluster may not be called. */
+  const taken = new Set<string>();
+  const clusters: KubeCluster[] = [];
   let stopped = false;
   const killAllNow = () => {
     for (const child of children)
@@ -113,20 +136,155 @@ export const startKubeEnv = async (options: KubeEnvOptions): Promise<KubeEnv> =>
     if (removeData) await rm(baseDir, { recursive: true, force: true });
   };
 
-  const track = async (child: ChildProcess) => {
-    children.push(child);
-    // Written before waiting for readiness, so a crash during start-up is cleaned up too.
-    await writeFile(
+  // Synchronous writes: clusters start concurrently, and two overlapping async writes of the
+  // same file can leave a mix of both.
+  const writePids = () => {
+    if (stopped) return;
+    writeFileSync(
       join(baseDir, PID_FILE),
       JSON.stringify(children.map((c) => c.pid).filter((p): p is number => p !== undefined)),
     );
+  };
+  const track = (child: ChildProcess) => {
+    children.push(child);
+    // Written before waiting for readiness, so a crash during start-up is cleaned up too.
+    writePids();
+  };
+  const untrack = (child: ChildProcess) => {
+    const i = children.indexOf(child);
+    if (i > 0) children.splice(i, 1);
+    writePids();
+  };
+
+  const kubeconfigPath = join(baseDir, 'kubeconfig.yaml');
+  const writeKubeconfig = () => {
+    env.kubeconfig = kubeconfigYaml(clusters.map((c) => ({ ...c, restrictedToken: undefined })));
+    writeFileSync(kubeconfigPath, env.kubeconfig, { mode: 0o600 });
+  };
+  const register = (started: { cluster: KubeCluster; child: ChildProcess }) => {
+    running.set(started.cluster.name, started);
+    clusters.push(started.cluster);
+  };
+
+  let etcdUrl = '';
+  /** Forgets whatever a cluster of this name stored: its files and its etcd keys. */
+  const wipeCluster = async (name: string) => {
+    await rm(join(baseDir, name), { recursive: true, force: true });
+    const keys = await deleteEtcdPrefix(etcdUrl, `${etcdPrefixOf(name)}/`);
+    log(`removed ${name}'s data (${keys} etcd keys)`);
+  };
+
+  /** One API server, from certificates to /readyz; `fixedPort` from basePort, else a free one. */
+  const startCluster = async (
+    name: string,
+    fixedPort: number | undefined,
+    readyTimeoutMs: number,
+  ): Promise<{ cluster: KubeCluster; child: ChildProcess }> => {
+    const dir = join(baseDir, name);
+    await mkdir(join(dir, 'certs'), { recursive: true });
+    const secrets = await clusterSecrets(dir);
+    const etcdPrefix = etcdPrefixOf(name);
+    const logFile = join(dir, 'apiserver.log');
+    const caFile = join(dir, 'certs', 'apiserver.crt');
+    // With free ports another process may take ours between probe and bind; the server
+    // then exits at once and we retry on another port.
+    for (let attempt = 1; ; attempt++) {
+      const port = fixedPort ?? (await freePort());
+      if (stopped) throw new Error(`kube env stopped before ${name} started`);
+      log(`starting ${name} on https://127.0.0.1:${port}`);
+      const child = spawnChild(
+        binary,
+        apiServerArgs({ dir, port, etcdUrl, etcdPrefix, extra: options.apiServerArgs ?? [] }),
+        logFile,
+      );
+      track(child);
+      try {
+        await waitForReady(child, port, caFile, secrets.adminToken, logFile, readyTimeoutMs);
+      } catch (err) {
+        const portTaken = child.exitCode !== null && /address already in use/.test(await tail(logFile));
+        await terminate(child);
+        untrack(child);
+        if (fixedPort === undefined && portTaken && attempt < 3) continue;
+        throw err;
+      }
+      log(`${name} ready`);
+      const caData = await readFile(caFile, 'utf8');
+      const server = `https://127.0.0.1:${port}`;
+      const kubeconfig = kubeconfigYaml([
+        { name, server, caData, adminToken: secrets.adminToken, restrictedToken: secrets.restrictedToken },
+      ]);
+      const kubeconfigPath = join(dir, 'kubeconfig.yaml');
+      await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
+      const cluster: KubeCluster = {
+        name,
+        server,
+        port,
+        caData,
+        caFile,
+        adminToken: secrets.adminToken,
+        restrictedToken: secrets.restrictedToken,
+        restrictedUser: RESTRICTED_USER,
+        kubeconfigPath,
+        kubeconfig,
+        etcdPrefix,
+        pid: child.pid as number,
+        logFile,
+      };
+      return { cluster, child };
+    }
+  };
+
+  const addCluster = async (name: string, { fresh = false }: { fresh?: boolean } = {}) => {
+    checkClusterName(name);
+    if (stopped) throw new Error(`kube env: stopped, cannot add cluster '${name}'`);
+    if (taken.has(name)) throw new Error(`kube env: a cluster named '${name}' already exists`);
+    taken.add(name);
+    try {
+      if (fresh) await wipeCluster(name);
+      const started = await startCluster(name, undefined, options.readyTimeoutMs ?? 120_000);
+      register(started);
+      writeKubeconfig();
+      return started.cluster;
+    } catch (err) {
+      taken.delete(name);
+      throw err;
+    }
+  };
+
+  const removeCluster = async (name: string, { removeData = false }: { removeData?: boolean } = {}) => {
+    if (stopped) throw new Error(`kube env: stopped, cannot remove cluster '${name}'`);
+    const entry = running.get(name);
+    if (!entry) throw new Error(`kube env: no running cluster named '${name}'`);
+    running.delete(name);
+    clusters.splice(clusters.indexOf(entry.cluster), 1);
+    writeKubeconfig();
+    log(`stopping ${name}`);
+    await terminate(entry.child);
+    untrack(entry.child);
+    // The name stays taken until its data is gone, so a new cluster cannot start on half of it.
+    try {
+      if (removeData) await wipeCluster(name);
+    } finally {
+      taken.delete(name);
+    }
+  };
+
+  const env: KubeEnv = {
+    baseDir,
+    binary,
+    etcd: { url: '', pid: 0, logFile: join(baseDir, 'etcd.log') },
+    clusters,
+    kubeconfigPath,
+    kubeconfig: '',
+    addCluster,
+    removeCluster,
+    stop,
   };
 
   try {
     const ports = options.basePort === undefined ? undefined : fixedPorts(options.basePort, options.clusters);
     const etcdPorts = ports ? ports.slice(0, 2) : [await freePort(), await freePort()];
-    const etcdUrl = `http://127.0.0.1:${etcdPorts[0]}`;
-    const etcdLog = join(baseDir, 'etcd.log');
+    etcdUrl = `http://127.0.0.1:${etcdPorts[0]}`;
     log(`starting etcd on ${etcdUrl}`);
     const etcd = spawnChild(
       binary,
@@ -138,96 +296,54 @@ export const startKubeEnv = async (options: KubeEnvOptions): Promise<KubeEnv> =>
         // Test and sandbox data is disposable; fsync is most of etcd's latency on slow disks.
         '--unsafe-no-fsync',
       ],
-      etcdLog,
+      env.etcd.logFile,
     );
-    await track(etcd);
-    await waitForEtcd(etcd, etcdUrl, etcdLog, 60_000);
+    track(etcd);
+    env.etcd = { ...env.etcd, url: etcdUrl, pid: etcd.pid as number };
+    await waitForEtcd(etcd, etcdUrl, env.etcd.logFile, 60_000);
     log('etcd ready');
 
-    const clusters = await Promise.all(
-      Array.from({ length: options.clusters }, async (_, i) => {
-        const name = `${prefix}-${i + 1}`;
-        const dir = join(baseDir, name);
-        await mkdir(join(dir, 'certs'), { recursive: true });
-        const secrets = await clusterSecrets(dir);
-        // With free ports another process may take ours between probe and bind; the server
-        // then exits at once and we retry on another port.
-        for (let attempt = 1; ; attempt++) {
-          const port = ports ? (ports[2 + i] as number) : await freePort();
-          const logFile = join(dir, 'apiserver.log');
-          const etcdPrefix = `/registry-${name}`;
-          log(`starting ${name} on https://127.0.0.1:${port}`);
-          const child = spawnChild(
-            binary,
-            apiServerArgs({ dir, port, etcdUrl, etcdPrefix, extra: options.apiServerArgs ?? [] }),
-            logFile,
-          );
-          await track(child);
-          try {
-            await waitForReady(
-              child,
-              port,
-              join(dir, 'certs', 'apiserver.crt'),
-              secrets.adminToken,
-              logFile,
-              readyTimeoutMs,
-            );
-          } catch (err) {
-            const portTaken = child.exitCode !== null && /address already in use/.test(await tail(logFile));
-            if (ports === undefined && portTaken && attempt < 3) continue;
-            throw err;
-          }
-          log(`${name} ready`);
-          const caFile = join(dir, 'certs', 'apiserver.crt');
-          const caData = await readFile(caFile, 'utf8');
-          const server = `https://127.0.0.1:${port}`;
-          const kubeconfig = kubeconfigYaml([
-            {
-              name,
-              server,
-              caData,
-              adminToken: secrets.adminToken,
-              restrictedToken: secrets.restrictedToken,
-            },
-          ]);
-          const kubeconfigPath = join(dir, 'kubeconfig.yaml');
-          await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
-          const cluster: KubeCluster = {
-            name,
-            server,
-            port,
-            caData,
-            caFile,
-            adminToken: secrets.adminToken,
-            restrictedToken: secrets.restrictedToken,
-            restrictedUser: RESTRICTED_USER,
-            kubeconfigPath,
-            kubeconfig,
-            etcdPrefix,
-            pid: child.pid as number,
-            logFile,
-          };
-          return cluster;
-        }
-      }),
+    for (const name of initialNames) taken.add(name);
+    const readyTimeoutMs = options.readyTimeoutMs ?? Math.max(120_000, 20_000 * options.clusters);
+    const started = await Promise.all(
+      initialNames.map((name, i) => startCluster(name, ports?.[2 + i], readyTimeoutMs)),
     );
-
-    const kubeconfig = kubeconfigYaml(clusters.map((c) => ({ ...c, restrictedToken: undefined })));
-    const kubeconfigPath = join(baseDir, 'kubeconfig.yaml');
-    await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
-    return {
-      baseDir,
-      binary,
-      etcd: { url: etcdUrl, pid: etcd.pid as number, logFile: etcdLog },
-      clusters,
-      kubeconfigPath,
-      kubeconfig,
-      stop,
-    };
+    started.forEach(register);
+    writeKubeconfig();
+    return env;
   } catch (err) {
     await stop();
     throw err;
   }
+};
+
+const etcdPrefixOf = (name: string): string => `/registry-${name}`;
+
+const checkClusterName = (name: string): void => {
+  if (!CLUSTER_NAME.test(name) || RESERVED_NAMES.has(name))
+    throw new Error(
+      `kube env: cluster name '${name}' must be a DNS label (a-z, 0-9, '-', at most 63) other than ${[...RESERVED_NAMES].join(', ')}`,
+    );
+};
+
+/**
+ * Deletes every etcd key under `prefix` through etcd's v3 HTTP/JSON gateway, which takes keys
+ * base64-encoded; range_end is the prefix with its last byte incremented.
+ */
+const deleteEtcdPrefix = async (etcdUrl: string, prefix: string): Promise<number> => {
+  const key = Buffer.from(prefix);
+  const rangeEnd = Buffer.from(key);
+  rangeEnd[rangeEnd.length - 1] = (rangeEnd.at(-1) as number) + 1;
+  const res = await fetch(`${etcdUrl}/v3/kv/deleterange`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ key: key.toString('base64'), range_end: rangeEnd.toString('base64') }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = await res.text();
+  if (!res.ok) throw new Error(`etcd deleterange ${prefix}: HTTP ${res.status}: ${body.slice(0, 500)}`);
+  // int64 fields come as strings in the gateway's JSON, and zero values are left out.
+  return Number((JSON.parse(body) as { deleted?: string }).deleted ?? 0);
 };
 
 /** Resident memory of a process in bytes, from /proc (Linux only). */
