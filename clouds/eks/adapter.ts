@@ -188,7 +188,7 @@ export const nodegroupRequest = (
     // EKS wants maxSize >= 1 even for an empty group.
     scalingConfig = { minSize: pool.count, maxSize: Math.max(pool.count, 1), desiredSize: pool.count };
   }
-  if (pool.diskGb !== undefined && (!Number.isInteger(pool.diskGb) || pool.diskGb < 0))
+  if (!Number.isInteger(pool.diskGb) || pool.diskGb < 0)
     throw invalid(field('diskGb'), 'diskGb must be a non-negative integer');
   const known = machineType(pool.machineType);
   let amiType: AMITypes | undefined;
@@ -252,23 +252,12 @@ const retryAfterMs = (err: unknown): number | undefined => {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 };
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-]);
-
 /** Classifies an SDK failure into a DroverError, once, at the edge. */
 export const classify = (err: unknown): DroverError => {
   if (err instanceof DroverError) return err;
   const e = err as {
     name?: string;
     message?: string;
-    code?: string;
     $metadata?: { httpStatusCode?: number };
   };
   const name = e.name ?? '';
@@ -322,9 +311,7 @@ export const classify = (err: unknown): DroverError => {
   if (status === 404) return make(ErrorType.NotFound);
   if (status === 409) return make(ErrorType.Conflict);
   if (status !== undefined && status >= 400 && status < 500) return make(ErrorType.Invalid);
-  if (status !== undefined && status >= 500) return make(ErrorType.Unavailable);
-  if ((e.code && NETWORK_CODES.has(e.code)) || name === 'TimeoutError' || name === 'AbortError')
-    return make(ErrorType.Unavailable);
+  // 5xx, and no response at all (refused, reset, timed out) or one that could not be read.
   return make(ErrorType.Unavailable);
 };
 
@@ -406,7 +393,8 @@ export class EksProvider implements CloudProvider {
       c.send(
         new CreateClusterCommand({
           name: spec.name,
-          ...(spec.version ? { version: spec.version } : {}),
+          // EKS takes a minor ("1.33"); a patch ("1.33.5") asks for that minor's current patch.
+          ...(spec.version ? { version: /^\d+\.\d+/.exec(spec.version)?.[0] ?? spec.version } : {}),
           roleArn: eks.roleArn,
           resourcesVpcConfig: {
             subnetIds: eks.subnetIds,

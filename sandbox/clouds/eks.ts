@@ -534,7 +534,13 @@ export const startEksSandbox = async (options: EksSandboxOptions): Promise<EksSa
     const path = url.pathname
       .split('/')
       .filter((s) => s !== '')
-      .map(decodeURIComponent);
+      .map((s) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          return s; // malformed escapes: routed as they are, and found nowhere
+        }
+      });
     const ids = { clusterName: path[0] === 'clusters' ? path[1] : undefined, nodegroupName: path[3] };
     try {
       checkAuthorization(req.headers.authorization, region);
