@@ -12,6 +12,7 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, User } from '@kubernetes/client-node';
+import { statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { KubeHttpError, withKubeErrors, type ObjectRef } from './errors.ts';
@@ -29,11 +30,34 @@ export type KubeCredentials =
       name?: string | undefined;
     };
 
+/**
+ * Parsed kubeconfig files by path, kept while the file is unchanged: a site with thousands of
+ * contexts would otherwise parse its whole kubeconfig for every cluster it touches.
+ */
+const parsedFiles = new Map<string, { mtimeMs: number; size: number; kc: KubeConfig }>();
+
+const parsedFile = (path: string): KubeConfig => {
+  const { mtimeMs, size } = statSync(path);
+  const hit = parsedFiles.get(path);
+  if (hit && hit.mtimeMs === mtimeMs && hit.size === size) return hit.kc;
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  parsedFiles.set(path, { mtimeMs, size, kc });
+  return kc;
+};
+
 /** Builds a KubeConfig whose current context is the one asked for. */
 export const kubeConfigFor = (credentials: KubeCredentials): KubeConfig => {
   const kc = new KubeConfig();
   if ('kubeconfigPath' in credentials) {
-    kc.loadFromFile(credentials.kubeconfigPath);
+    // A copy sharing the parsed entries: setting its context leaves the cached one alone.
+    const parsed = parsedFile(credentials.kubeconfigPath);
+    kc.loadFromOptions({
+      clusters: parsed.clusters,
+      users: parsed.users,
+      contexts: parsed.contexts,
+      currentContext: parsed.currentContext,
+    });
   } else if ('kubeconfig' in credentials) {
     kc.loadFromString(credentials.kubeconfig);
   } else {

@@ -1,0 +1,231 @@
+/**
+ * A rollout to 10,000 clusters, end to end on real parts: a Temporal dev server, Postgres,
+ * the API (in process), the control worker and one site worker whose kubeconfig holds one
+ * context per cluster, spread over a few real Kubernetes API servers. The run shards into
+ * child workflows of 500 targets and continues as new, as it does in production.
+ *
+ *   node bench/deploy-scale.bench.ts                   # 10,000 clusters on 4 API servers
+ *   BENCH_CLUSTERS=1000 BENCH_SERVERS=2 BENCH_PARALLEL=100 node bench/deploy-scale.bench.ts
+ *
+ * Prints progress every 10 s, then: wall time, targets per second, shards, the longest
+ * history of any workflow of the run (Temporal's limit is 51,200 events), the largest
+ * payload the run's workflows carried, and this process's peak resident memory.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { stringify } from 'yaml';
+import { createSiteActivities } from '../activities/site/index.ts';
+import { buildApp } from '../api/app.ts';
+import { createTokenStore } from '../api/auth.ts';
+import { openDatabase } from '../db/database.ts';
+import { migrate } from '../db/migrate.ts';
+import type { DeployProgress } from '../domain/deployments.ts';
+import { siteTaskQueue } from '../domain/task-queues.ts';
+import { startKubeEnv } from '../sandbox/kube-env.ts';
+import { startPostgres, startTemporal } from '../test/support/services.ts';
+import { createControlWorker } from '../workers/control-worker.ts';
+
+const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 10_000);
+const SERVERS = Number(process.env.BENCH_SERVERS ?? 4);
+const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 200);
+const SITE = 'bench';
+
+const dir = mkdtempSync(join(tmpdir(), 'drover-bench-deploy-'));
+const logDir = join(dir, 'logs');
+mkdirSync(logDir, { recursive: true });
+Runtime.install({
+  logger: {
+    log: () => {},
+    trace: () => {},
+    debug: () => {},
+    info: () => {},
+    warn: () => {},
+    error: console.error,
+  },
+});
+
+const [temporal, postgres, kube] = await Promise.all([
+  startTemporal(logDir),
+  startPostgres(logDir),
+  startKubeEnv({ clusters: SERVERS, baseDir: join(dir, 'kube'), namePrefix: 'bench' }),
+]);
+const stopAll = async () => {
+  await kube.stop({ removeData: true });
+  temporal.process.kill('SIGTERM');
+  postgres.process.kill('SIGTERM');
+};
+
+try {
+  const namespace = 'drover-test-1';
+  const db = await openDatabase(postgres.url());
+  await migrate(db);
+
+  // One context per cluster, each on one of the API servers.
+  const names = Array.from({ length: CLUSTERS }, (_, i) => `c${String(i).padStart(5, '0')}`);
+  const kubeconfigPath = join(dir, 'site.yaml');
+  writeFileSync(
+    kubeconfigPath,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: kube.clusters.map((k) => ({
+        name: k.name,
+        cluster: { server: k.server, 'certificate-authority-data': Buffer.from(k.caData).toString('base64') },
+      })),
+      users: kube.clusters.map((k) => ({ name: k.name, user: { token: k.adminToken } })),
+      contexts: names.map((n, i) => {
+        const k = kube.clusters[i % SERVERS];
+        return { name: n, context: { cluster: k?.name, user: k?.name } };
+      }),
+      'current-context': names[0],
+    }),
+  );
+  await db.query(`INSERT INTO sites (tenant_id, name) VALUES ('default', $1)`, [SITE]);
+  for (let i = 0; i < CLUSTERS; i += 2000) {
+    await db.query(
+      `INSERT INTO clusters (id, tenant_id, site, name, context, provider, labels, status, origin)
+       SELECT (c->>'id')::uuid, 'default', $2, c->>'name', c->>'name', 'kubeconfig', c->'labels', 'ready', 'discovered'
+         FROM jsonb_array_elements($1::jsonb) AS c`,
+      [
+        JSON.stringify(
+          names.slice(i, i + 2000).map((name, j) => ({
+            id: randomUUID(),
+            name,
+            labels: { ring: (i + j) % 10 === 0 ? 'canary' : 'main' },
+          })),
+        ),
+        SITE,
+      ],
+    );
+  }
+
+  const connection = await NativeConnection.connect({ address: temporal.address });
+  const clientConnection = await Connection.connect({ address: temporal.address });
+  const client = new Client({ connection: clientConnection, namespace });
+  const control = await createControlWorker({ connection, namespace, db });
+  const site = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: siteTaskQueue(SITE),
+    maxConcurrentActivityTaskExecutions: PARALLEL,
+    activities: createSiteActivities({
+      site: SITE,
+      identity: 'bench-site',
+      version: 'bench',
+      kubeconfigPath,
+      stateDir: join(dir, 'site-state'),
+      temporal: client,
+    }),
+  });
+  const workers = Promise.all([control.run(), site.run()]);
+
+  const app = await buildApp({ db, temporal: client, siteOfflineAfterMs: 60_000, logger: false });
+  const token = (await createTokenStore(db).ensureAdmin()) ?? '';
+  const call = async <T>(method: 'GET' | 'POST', url: string, payload?: unknown): Promise<T> => {
+    const res = await app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      payload: payload as object,
+    });
+    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+    return res.json<T>();
+  };
+
+  const release = await call<{ id: string }>('POST', '/v1/releases', {
+    name: 'bench',
+    manifests: [
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench-app',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: bench-app\ndata:\n  color: blue',
+    ].join('\n---\n'),
+  });
+  const t0 = performance.now();
+  const started = await call<{ runId: string; waves: number[] }>('POST', '/v1/deployments', {
+    releaseId: release.id,
+    placement: { sites: [SITE] },
+    strategy: {
+      waves: [{ selector: 'ring=canary' }, { percent: 100 }],
+      maxParallel: PARALLEL,
+      failureBudget: { percent: 1 },
+      rollbackWindowSeconds: 0,
+    },
+  });
+  const planMs = performance.now() - t0;
+  console.log(
+    `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
+  );
+
+  let progress: DeployProgress | undefined;
+  let status = 'running';
+  let lastPrint = 0;
+  while (status === 'running') {
+    await new Promise((r) => setTimeout(r, 1000));
+    const view = await call<{ status: string; progress?: DeployProgress }>(
+      'GET',
+      `/v1/runs/${started.runId}`,
+    );
+    status = view.status;
+    progress = view.progress;
+    if (performance.now() - lastPrint > 10_000 && progress) {
+      lastPrint = performance.now();
+      const c = progress.counts;
+      console.log(
+        `  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${c.succeeded} succeeded, ${c.running} running, ${c.failed} failed, shard ${progress.shards.finished + 1}/${progress.shards.total}, ${progress.phase}`,
+      );
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+
+  // Every workflow of the run: its executions (continued as new) and its shards.
+  let longest = { id: '', events: 0 };
+  let largestPayload = 0;
+  let executions = 0;
+  const queue: { id: string; runId?: string }[] = [{ id: started.runId }];
+  for (let i = 0; i < queue.length; i++) {
+    const { id, runId } = queue[i] as { id: string; runId?: string };
+    const history = await client.workflow.getHandle(id, runId).fetchHistory();
+    executions++;
+    const events = history.events ?? [];
+    if (events.length > longest.events) longest = { id, events: events.length };
+    for (const e of events) {
+      const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+      if (previous) queue.push({ id, runId: previous });
+      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+      if (child) queue.push({ id: child });
+      for (const p of [
+        ...(e.workflowExecutionStartedEventAttributes?.input?.payloads ?? []),
+        ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
+        ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
+        ...(e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []),
+      ]) {
+        largestPayload = Math.max(largestPayload, p.data?.length ?? 0);
+      }
+    }
+  }
+  const c = progress?.counts;
+  console.log(
+    `done: ${status}, phase ${progress?.phase}: ${c?.succeeded} succeeded, ${c?.failed} failed, ${c?.skipped} skipped`,
+  );
+  console.log(`wall ${seconds.toFixed(1)} s, ${(CLUSTERS / seconds).toFixed(1)} clusters/s`);
+  console.log(
+    `${progress?.shards.total} shards, ${executions} workflow executions; longest history ${longest.events} events (${longest.id}); largest payload ${(largestPayload / 1024).toFixed(1)} KiB`,
+  );
+  console.log(
+    `peak RSS of this process (API + both workers): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  );
+
+  control.shutdown();
+  site.shutdown();
+  await workers;
+  await app.close();
+  await db.close();
+  await connection.close();
+  await clientConnection.close();
+} finally {
+  await stopAll();
+}
