@@ -509,13 +509,12 @@ export class GkeProvider implements CloudProvider {
     const cluster = await this.#getCluster(location, name);
     if (!cluster)
       throw new DroverError(ErrorType.NotFound, `GKE: cluster '${name}' not found in ${location}`);
-    if (String(cluster.status) !== 'RUNNING' && String(cluster.status) !== 'DEGRADED')
+    // A cluster being upgraded (RECONCILING) or DEGRADED still serves its API.
+    if (['PROVISIONING', 'STOPPING', 'ERROR'].includes(String(cluster.status)) || !cluster.endpoint)
       throw new DroverError(
         ErrorType.InvalidState,
-        `GKE: cluster '${name}' is ${String(cluster.status)}, not running`,
+        `GKE: cluster '${name}' is ${String(cluster.status)}: its API server is not reachable`,
       );
-    if (!cluster.endpoint)
-      throw new DroverError(ErrorType.InvalidState, `GKE: cluster '${name}' has no endpoint yet`);
     // GKE clients authenticate to the Kubernetes API with the caller's own Google access token.
     const token = await this.#call('get access token', () => this.#auth.getAccessToken());
     if (!token) throw new DroverError(ErrorType.Unauthorized, 'GKE: the credentials gave no access token');

@@ -337,7 +337,9 @@ describe('GKE adapter and sandbox', () => {
 
   it('gives access with the cluster CA and the caller’s own access token', async () => {
     const name = unique('access');
-    await untilDone(target(), await provider.createCluster(spec(name)));
+    const create = await provider.createCluster(spec(name));
+    await expect(provider.access(REGION, name)).rejects.toMatchObject({ type: 'InvalidState' });
+    await untilDone(target(), create);
     const access = await provider.access(REGION, name);
     expect(access.token).toBe(TOKEN);
     expect(access.server).toMatch(/^https:\/\/127\.0\.1\.\d+$/);
