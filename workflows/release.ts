@@ -1,11 +1,6 @@
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.ts';
-import {
-  renderForCluster,
-  type ClusterFacts,
-  type ObjectIdentity,
-  type Override,
-} from '../domain/releases.ts';
+import type { ObjectIdentity, Override } from '../domain/releases.ts';
 
 export { releaseWorkflowId } from '../domain/releases.ts';
 
@@ -14,9 +9,10 @@ const { loadRelease } = proxyActivities<ControlActivities>({
   retry: { maximumInterval: '30 seconds' },
 });
 
-export type RenderedRelease = { releaseId: string; objects: ObjectIdentity[] };
+export type ReleaseContent = { releaseId: string; objects: ObjectIdentity[]; overrides: Override[] };
 
-export const renderQuery = defineQuery<RenderedRelease, [ClusterFacts]>('render');
+/** The release's objects and overrides; each site renders them for its clusters itself. */
+export const contentQuery = defineQuery<ReleaseContent>('content');
 export const retireSignal = defineSignal('retire');
 
 /**
@@ -24,16 +20,18 @@ export const retireSignal = defineSignal('retire');
  * must not ride in every deploy's history (they would multiply by the fleet size and hit
  * Temporal's history limits), so the content is loaded once into this workflow and each site
  * activity asks for its cluster's rendering through a query, which Temporal answers from this
- * workflow's state without recording anything.
+ * workflow's state without recording anything. Releases are immutable (content-addressed), so
+ * a site asks once per release and renders each cluster's copy locally: a rollout to 10,000
+ * clusters costs each site one query, not one per cluster.
  */
 export async function releaseWorkflow({ releaseId }: { releaseId: string }): Promise<void> {
   const state: { content?: { objects: ObjectIdentity[]; overrides: Override[] } } = {};
   let retired = false;
-  setHandler(renderQuery, (cluster) => {
+  setHandler(contentQuery, () => {
     // A query before the content is loaded fails; the asking activity retries.
     const { content } = state;
     if (!content) throw new Error(`release ${releaseId} is still loading`);
-    return { releaseId, objects: renderForCluster(content.objects, content.overrides, cluster) };
+    return { releaseId, ...content };
   });
   setHandler(retireSignal, () => {
     retired = true;

@@ -5,7 +5,8 @@ import { parseCloudContext } from '../../domain/cluster-specs.ts';
 import type { DiscoveredCluster } from '../../domain/clusters.ts';
 import type { DeployTarget } from '../../domain/deployments.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
-import { releaseWorkflowId, type ClusterFacts, type ObjectIdentity } from '../../domain/releases.ts';
+import { releaseWorkflowId, renderForCluster, type ClusterFacts } from '../../domain/releases.ts';
+import type { ReleaseContent } from '../../workflows/release.ts';
 import type { PingResult } from '../../domain/runs.ts';
 import { createKubeClient } from '../../kube/client.ts';
 import {
@@ -37,6 +38,34 @@ export type SiteActivityDeps = {
   now?: () => Date;
 };
 
+/** Releases kept per sub-manager; each is at most a few MiB and never changes. */
+const RELEASES_CACHED = 16;
+
+/**
+ * Release content by id, asked of the release's workflow once per sub-manager (concurrent
+ * askers share the one query) and kept: a release id always names the same content.
+ */
+const createReleaseCache = () => {
+  const cache = new Map<string, Promise<ReleaseContent>>();
+  return (temporal: Client, releaseId: string): Promise<ReleaseContent> => {
+    const hit = cache.get(releaseId);
+    if (hit) {
+      // Most recently used last, so the oldest is the first to go.
+      cache.delete(releaseId);
+      cache.set(releaseId, hit);
+      return hit;
+    }
+    const pending = temporal.workflow
+      .getHandle(releaseWorkflowId(releaseId))
+      .query<ReleaseContent>('content');
+    cache.set(releaseId, pending);
+    // A failed query is not kept: the next activity asks again.
+    pending.catch(() => cache.delete(releaseId));
+    while (cache.size > RELEASES_CACHED) cache.delete(cache.keys().next().value as string);
+    return pending;
+  };
+};
+
 /** One snapshot per (run, cluster): a retried deploy must never re-snapshot its own changes. */
 const snapshotKey = (runId: string, clusterId: string) => `${runId}--${clusterId}`;
 
@@ -57,6 +86,7 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
     }
     return createKubeClient({ kubeconfigPath: deps.kubeconfigPath, context: target.context });
   };
+  const releaseContent = createReleaseCache();
   const stateDir = () => {
     if (!deps.stateDir) throw new Error('sub-manager has no state directory for snapshots');
     return deps.stateDir;
@@ -99,9 +129,8 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
       return withHeartbeat(async () => {
         if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
         const facts: ClusterFacts = { name: input.target.name, labels: input.target.labels };
-        const rendered = await deps.temporal.workflow
-          .getHandle(releaseWorkflowId(input.releaseId))
-          .query<{ objects: ObjectIdentity[] }, [ClusterFacts]>('render', facts);
+        const content = await releaseContent(deps.temporal, input.releaseId);
+        const rendered = { objects: renderForCluster(content.objects, content.overrides, facts) };
         const manifests = rendered.objects.map((object, index) => ({
           index,
           object: object,
