@@ -156,7 +156,8 @@ const cloudLabelProblem = (cloud: CloudName, key: string, value: string): string
     if (!/^[a-z0-9_-]{0,63}$/.test(value))
       return 'GKE label values are lowercase letters, digits, - and _, at most 63';
   }
-  if (cloud === 'aks' && /[<>%&\\?/]/.test(key)) return 'Azure tag names cannot contain < > % & \\ ? /';
+  // The AKS adapter stores '/' (common in label keys) as ':'; these it cannot.
+  if (cloud === 'aks' && /[<>%&\\?]/.test(key)) return 'Azure tag names cannot contain < > % & \\ ?';
   return undefined;
 };
 

@@ -53,6 +53,8 @@ const SubManagerEnv = z.object({
   DROVER_KUBECONFIG: optionalPath,
   /** Per-run snapshots of what this site changed, for rollback; default DROVER_HOME/sites/SITE. */
   DROVER_SITE_STATE_DIR: optionalPath,
+  /** This site's cloud accounts (JSON list of {name, cloud, options}); default DROVER_SITE_STATE_DIR/clouds.json. */
+  DROVER_CLOUDS_FILE: optionalPath,
 });
 
 export type TemporalConnectionConfig = {

@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createSiteActivities, defaultSiteIdentity } from '../activities/site/index.ts';
+import { createCloudAccounts, readCloudAccountsFile } from '../clouds/accounts.ts';
+import { cloudProviderFactories } from '../clouds/factories.ts';
 import { subManagerConfig, temporalConnection } from '../domain/config.ts';
 import { runIdFor } from '../domain/runs.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../domain/task-queues.ts';
@@ -24,6 +26,10 @@ const identity = defaultSiteIdentity(site);
 const connection = await connectWorkerWithRetry(temporal, logger);
 const client = new Client({ connection, namespace: temporal.namespace });
 const stateDir = resolve(config.DROVER_SITE_STATE_DIR ?? `${config.DROVER_HOME}/sites/${site}`);
+// Cloud accounts and their credentials stay in this process; workflows only ever name them.
+const cloudsFile = resolve(config.DROVER_CLOUDS_FILE ?? `${stateDir}/clouds.json`);
+const cloudAccounts = await readCloudAccountsFile(cloudsFile);
+const clouds = createCloudAccounts(cloudAccounts, cloudProviderFactories);
 const worker = await Worker.create({
   connection,
   namespace: temporal.namespace,
@@ -35,6 +41,7 @@ const worker = await Worker.create({
     version: DROVER_VERSION,
     kubeconfigPath: config.DROVER_KUBECONFIG && resolve(config.DROVER_KUBECONFIG),
     stateDir,
+    clouds,
     temporal: client,
   }),
 });
@@ -55,7 +62,10 @@ await client.workflow
   })
   .catch((err: unknown) => logger.warn({ err }, 'site check-in could not be started'));
 
-logger.info({ taskQueue: siteTaskQueue(site), identity, temporal: temporal.address }, 'sub-manager started');
+logger.info(
+  { taskQueue: siteTaskQueue(site), identity, temporal: temporal.address, clouds: clouds.names() },
+  'sub-manager started',
+);
 await worker.run();
 await connection.close();
 logger.info('sub-manager stopped');
