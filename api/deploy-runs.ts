@@ -32,11 +32,12 @@ export const startDeployRun = async (
     releaseId: string;
     strategy: Strategy;
     waves: DeployTarget[][];
-    doneBefore?: ReadonlySet<string>;
+    /** Targets an earlier run finished, each with that run's id. */
+    doneBefore?: ReadonlyMap<string, string>;
     memo: Record<string, string>;
   },
 ): Promise<void> => {
-  const doneBefore = run.doneBefore ?? new Set<string>();
+  const doneBefore = run.doneBefore ?? new Map<string, string>();
   await createDeployTargetStore(deps.db).savePlan(run.runId, run.waves, doneBefore);
   const flat = run.waves.flat();
   const input: BulkDeployInput = {

@@ -61,16 +61,18 @@ export const startSuccessorRun = async (
   }
   const run = scanHistory(await handle.fetchHistory());
   if (!run.input) throw new Error(`run '${id}' has no readable input`);
-  const done = new Set(run.done);
+  // Each finished target, with the run whose snapshot a rollback of the successor restores.
+  const done = new Map([...run.done].map((target) => [target, id]));
   for (const child of run.children) {
     for (const target of scanHistory(await deps.temporal.workflow.getHandle(child).fetchHistory()).done) {
-      done.add(target);
+      done.set(target, id);
     }
   }
   const rows = await createDeployTargetStore(deps.db).plan(id);
   const waves: DeployTarget[][] = [];
   for (const row of rows) {
-    if (row.doneBefore || row.state === 'succeeded') done.add(row.target.id);
+    if (row.doneBefore) done.set(row.target.id, row.appliedBy ?? id);
+    else if (row.state === 'succeeded') done.set(row.target.id, id);
     (waves[row.wave] ??= []).push(row.target);
   }
   const runId = runIdFor('deploy', randomUUID());

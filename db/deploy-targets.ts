@@ -8,6 +8,8 @@ export type DeployTargetRow = {
   wave: number;
   target: DeployTarget;
   doneBefore: boolean;
+  /** The earlier run that applied a `doneBefore` target: its snapshot is the one to restore. */
+  appliedBy: string | null;
   state: TargetState;
   attempts: number;
   lastError: string | null;
@@ -31,6 +33,7 @@ type Row = {
   context: string;
   labels: Record<string, string>;
   done_before: boolean;
+  applied_by: string | null;
   state: TargetState;
   attempts: number;
   last_error: string | null;
@@ -42,6 +45,7 @@ const toRow = (r: Row): DeployTargetRow => ({
   wave: r.wave,
   target: { id: r.cluster_id, name: r.name, site: r.site, context: r.context, labels: r.labels },
   doneBefore: r.done_before,
+  appliedBy: r.applied_by,
   state: r.state,
   attempts: r.attempts,
   lastError: r.last_error,
@@ -56,8 +60,11 @@ const BATCH = 500;
  * their range and record outcomes; a successor run is planned from its predecessor's rows.
  */
 export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
-  /** Stores the planned waves in order; positions count from 0 across waves. */
-  async savePlan(runId: string, waves: readonly DeployTarget[][], doneBefore: ReadonlySet<string>) {
+  /**
+   * Stores the planned waves in order; positions count from 0 across waves. `doneBefore` maps
+   * each target an earlier run finished to that run's id.
+   */
+  async savePlan(runId: string, waves: readonly DeployTarget[][], doneBefore: ReadonlyMap<string, string>) {
     const rows = waves.flatMap((wave, w) => wave.map((t) => ({ wave: w, t })));
     await db.transaction(async (tx) => {
       for (let start = 0; start < rows.length; start += BATCH) {
@@ -73,13 +80,14 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
             t.context,
             JSON.stringify(t.labels),
             doneBefore.has(t.id),
+            doneBefore.get(t.id) ?? null,
           );
-          const b = 2 + i * 8;
-          return `($1, $2, $${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8})`;
+          const b = 2 + i * 9;
+          return `($1, $2, $${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8}, $${b + 9})`;
         });
         await tx.query(
           `INSERT INTO deploy_targets
-             (run_id, tenant_id, position, wave, cluster_id, name, site, context, labels, done_before)
+             (run_id, tenant_id, position, wave, cluster_id, name, site, context, labels, done_before, applied_by)
            VALUES ${values.join(', ')}`,
           params,
         );
@@ -90,7 +98,7 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
   /** Targets at positions [from, to), in order. */
   async range(runId: string, from: number, to: number): Promise<DeployTargetRow[]> {
     const rows = await db.query<Row>(
-      `SELECT position, wave, cluster_id, name, site, context, labels, done_before, state, attempts, last_error, changed
+      `SELECT position, wave, cluster_id, name, site, context, labels, done_before, applied_by, state, attempts, last_error, changed
          FROM deploy_targets
         WHERE tenant_id = $1 AND run_id = $2 AND position >= $3 AND position < $4
         ORDER BY position`,
@@ -142,7 +150,7 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
     );
     params.push(page.after ?? -1, page.limit + 1);
     const rows = await db.query<Row>(
-      `SELECT position, wave, cluster_id, name, site, context, labels, done_before, state, attempts, last_error, changed
+      `SELECT position, wave, cluster_id, name, site, context, labels, done_before, applied_by, state, attempts, last_error, changed
          FROM deploy_targets WHERE ${where} AND position > $${params.length - 1}
         ORDER BY position LIMIT $${params.length}`,
       params,

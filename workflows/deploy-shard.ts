@@ -78,7 +78,7 @@ const siteActivities = (site: string) =>
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
   });
 
-type Target = TargetProgress & { ref: DeployTarget; position: number };
+type Target = TargetProgress & { ref: DeployTarget; position: number; appliedBy: string | null };
 
 export async function deployShardWorkflow(input: ShardInput): Promise<ShardResult> {
   const { plan, runId } = input;
@@ -91,6 +91,7 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
   const targets: Target[] = rows.map((r) => ({
     ref: r.target,
     position: r.position,
+    appliedBy: r.appliedBy,
     id: r.target.id,
     name: r.target.name,
     site: r.target.site,
@@ -107,7 +108,8 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
     for (const t of targets) c[t.state]++;
     return c;
   };
-  const strip = ({ ref: _ref, position: _position, ...t }: Target): TargetProgress => t;
+  const strip = ({ ref: _ref, position: _position, appliedBy: _appliedBy, ...t }: Target): TargetProgress =>
+    t;
   setHandler(shardProgressQuery, () => ({
     wave: plan.wave,
     index: plan.index,
@@ -178,7 +180,8 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
   const rollbackOne = async (t: Target) => {
     t.state = 'rolling-back';
     try {
-      await siteActivities(t.site).rollbackRelease({ target: t.ref, runId });
+      // A target an earlier run applied is restored from that run's snapshot.
+      await siteActivities(t.site).rollbackRelease({ target: t.ref, runId: t.appliedBy ?? runId });
       t.state = 'rolled-back';
       t.lastError = null;
     } catch (err) {
@@ -211,7 +214,9 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
 
   const rollbackAll = async () => {
     // Later targets first: the reverse of the order they were applied in.
-    const queue = targets.filter((t) => t.attempts > 0 && t.state !== 'rolled-back').reverse();
+    const queue = targets
+      .filter((t) => (t.attempts > 0 || t.appliedBy !== null) && t.state !== 'rolled-back')
+      .reverse();
     while (queue.length > 0 || running.size > 0) {
       while (queue.length > 0 && running.size < maxParallel) {
         const t = queue.shift();

@@ -14,6 +14,8 @@ CREATE TABLE deploy_targets (
   labels       jsonb NOT NULL DEFAULT '{}'::jsonb,
   -- Finished by the run this one succeeds: never applied again.
   done_before  boolean NOT NULL DEFAULT false,
+  -- For those: the run that applied it, whose snapshot a rollback restores.
+  applied_by   text,
   state        text NOT NULL DEFAULT 'pending',
   attempts     int NOT NULL DEFAULT 0,
   last_error   text,

@@ -50,6 +50,24 @@ const startSite = () =>
 
 const call = <T>(method: 'GET' | 'POST', url: string, payload?: object) => api.call<T>(method, url, payload);
 
+/** Whether ConfigMap `name` exists in namespace default of cluster `c`, as kubectl sees it. */
+const configMapIn = (c: KubeCluster, name: string) =>
+  run(kube.binary, [
+    'kubectl',
+    '--kubeconfig',
+    c.kubeconfigPath,
+    '--context',
+    c.name,
+    'get',
+    'configmap',
+    name,
+    '-n',
+    'default',
+  ]).then(
+    () => 'present',
+    () => 'absent',
+  );
+
 /** Every release object on a cluster, as kubectl shows it minus what differs on every write. */
 const state = async (c: KubeCluster) => {
   const { stdout } = await run(kube.binary, [
@@ -222,6 +240,17 @@ describe('a rollout survives its processes being killed', () => {
     expect(calls).toBe(TARGETS - 2);
     // A finished or dead run cannot be paused.
     expect((await call('POST', `/v1/runs/${first}/pause`)).status).toBe(422);
+    // Rolling the successor back restores its predecessor's clusters too, from their snapshots.
+    expect((await call('POST', `/v1/runs/${next}/rollback`)).status).toBe(200);
+    await waitUntil(
+      'successor rolled back',
+      async () =>
+        (p = (await call<{ progress?: DeployProgress }>('GET', `/v1/runs/${next}`)).body.progress)?.phase ===
+        'rolled-back',
+      90_000,
+    );
+    expect(p?.counts['rolled-back']).toBe(TARGETS);
+    for (const c of kube.clusters.slice(0, TARGETS)) expect(await configMapIn(c, 'resumed')).toBe('absent');
   }, 240_000);
 
   it('cancels a paused run: nothing new starts, the record says cancelled', async () => {
@@ -250,23 +279,6 @@ describe('a rollout survives its processes being killed', () => {
     expect(final.counts).toMatchObject({ succeeded: 1, pending: TARGETS - 1 });
     // The clusters of the wave that never started were not touched.
     const untouched = kube.clusters.slice(1, TARGETS);
-    for (const c of untouched) {
-      const r = await run(kube.binary, [
-        'kubectl',
-        '--kubeconfig',
-        c.kubeconfigPath,
-        '--context',
-        c.name,
-        'get',
-        'configmap',
-        'cancelled',
-        '-n',
-        'default',
-      ]).then(
-        () => 'present',
-        () => 'absent',
-      );
-      expect(r).toBe('absent');
-    }
+    for (const c of untouched) expect(await configMapIn(c, 'cancelled')).toBe('absent');
   }, 180_000);
 });
