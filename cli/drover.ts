@@ -245,13 +245,71 @@ clusters
   });
 
 clusters
-  .command('rm')
-  .description('deregister a cluster (the cluster itself is untouched)')
-  .argument('<id>', 'cluster id')
-  .action(async (id: string) => {
-    await (
+  .command('create')
+  .description("create a managed cluster in one of a site's cloud accounts (EKS, GKE, AKS)")
+  .requiredOption('--site <site>', 'the site whose sub-manager holds the cloud account')
+  .requiredOption('--account <account>', "the account's name in that site's clouds file")
+  .requiredOption(
+    '-f, --file <spec.json>',
+    'cluster spec: name, location, version, labels, nodePools, extras',
+  )
+  .option('--dry-run', "check the spec against the cloud's catalog; create nothing")
+  .option('--no-wait', 'print the run id and return at once')
+  .action(async (opts: { site: string; account: string; file: string; dryRun?: boolean; wait: boolean }) => {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(await readFile(opts.file, 'utf8')) as unknown;
+    } catch (err) {
+      fail(`--file: ${opts.file}: ${(err as Error).message}`);
+    }
+    const r = await (
       await api()
-    )('DELETE', `/v1/clusters/${encodeURIComponent(id)}`);
+    )<{
+      runId: string;
+      validated?: boolean;
+      cloud: string | null;
+      spec: { name?: string; version?: string } | null;
+    }>('POST', '/v1/clusters:create', {
+      site: opts.site,
+      account: opts.account,
+      spec,
+      dryRun: opts.dryRun === true,
+    });
+    if (asJson() && (opts.dryRun || !opts.wait)) return print(r);
+    if (opts.dryRun) {
+      return console.log(
+        `spec ok: ${r.cloud ?? '?'} cluster ${r.spec?.name ?? ''}, Kubernetes ${r.spec?.version ?? '?'}`,
+      );
+    }
+    if (r.validated === false)
+      console.error(`${opts.site} has not checked the spec yet; the run will when it can`);
+    if (!opts.wait) return console.log(r.runId);
+    process.exitCode = await watchRun(r.runId);
+  });
+
+clusters
+  .command('rm')
+  .description(
+    'deregister a cluster (the cluster itself is untouched), or with --destroy delete it in its cloud',
+  )
+  .argument('<id>', 'cluster id')
+  .option(
+    '--destroy',
+    "delete the cluster in its site's cloud account (node pools, cluster), then deregister it",
+  )
+  .option('--no-wait', 'with --destroy: print the run id and return at once')
+  .action(async (id: string, opts: { destroy?: boolean; wait: boolean }) => {
+    const client = await api();
+    if (opts.destroy) {
+      const r = await client<{ runId: string }>(
+        'DELETE',
+        `/v1/clusters/${encodeURIComponent(id)}?destroy=true`,
+      );
+      if (!opts.wait) return asJson() ? print(r) : console.log(r.runId);
+      process.exitCode = await watchRun(r.runId);
+      return;
+    }
+    await client('DELETE', `/v1/clusters/${encodeURIComponent(id)}`);
     console.log(`deregistered ${id}`);
   });
 
@@ -436,8 +494,37 @@ const deployLines = (run: RunView, p: DeployProgress): Line[] => {
   return lines;
 };
 
+type ClusterRunProgress = {
+  kind: 'create-cluster' | 'delete-cluster';
+  phase: string;
+  steps: { step: string; target: string; state: string; note: string | null }[];
+  undone?: { step: string; target: string; state: string; note: string | null }[];
+};
+const isClusterProgress = (p: unknown): p is ClusterRunProgress =>
+  typeof p === 'object' &&
+  p !== null &&
+  ['create-cluster', 'delete-cluster'].includes((p as { kind?: string }).kind ?? '') &&
+  Array.isArray((p as { steps?: unknown }).steps);
+
+const STEP_MARK: Record<string, string> = { done: '✓', running: '…', failed: '✗', cancelled: '-' };
+
+/** A cluster run: each step with its outcome, then what was undone. */
+const clusterLines = (run: RunView, p: ClusterRunProgress): Line[] => {
+  const step = (prefix: string) => (s: ClusterRunProgress['steps'][number], i: number) => ({
+    key: `${prefix} ${i}`,
+    text: `  ${STEP_MARK[s.state] ?? s.state} ${prefix === 'undo' ? 'undo ' : ''}${s.step} ${s.target}${s.note ? ` — ${s.note}` : ''}`,
+  });
+  return [
+    { key: 'head', text: `${run.id}  ${p.phase}` },
+    ...p.steps.map(step('step')),
+    ...(p.undone ?? []).map(step('undo')),
+    ...(run.error ? [{ key: 'error', text: `error: ${run.error}` }] : []),
+  ];
+};
+
 const runLines = (run: RunView): Line[] => {
   if (isDeployProgress(run.progress)) return deployLines(run, run.progress);
+  if (isClusterProgress(run.progress)) return clusterLines(run, run.progress);
   const lines: Line[] = [{ key: 'head', text: `${run.id}  ${run.status}` }];
   run.pending.forEach((p, i) =>
     lines.push({

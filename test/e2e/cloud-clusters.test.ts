@@ -11,9 +11,11 @@
  * server's delay, not the activity's own backoff.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createSiteActivities } from '../../activities/site/index.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
@@ -35,7 +37,7 @@ import { createControlWorker } from '../../workers/control-worker.ts';
 import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
 import type { DeleteClusterProgress } from '../../workflows/delete-cluster.ts';
 import { startApi, type ApiHarness } from '../support/drover.ts';
-import { temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { repoRoot, temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
 
 const site = `clouds-${uniq()}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-cloud-clusters-'));
@@ -416,5 +418,53 @@ describe('managed clusters: failures after the cluster exists', () => {
     expect(p.steps.at(-1)).toMatchObject({ step: 'wait-cluster', state: 'cancelled' });
     expect(undoneOf(p)).toEqual(['delete-cluster:done']);
     expect(s.engine.all()).toEqual([]);
+  }, 180_000);
+});
+
+describe('managed clusters from the CLI', () => {
+  const drover = async (args: string[], apiUrl: string) => {
+    try {
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        ['--disable-warning=ExperimentalWarning', join(repoRoot, 'cli/drover.ts'), ...args],
+        { env: { PATH: process.env.PATH, HOME: dir, DROVER_API_URL: apiUrl, DROVER_TOKEN: api.token } },
+      );
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  };
+
+  it('checks, creates and destroys a cluster: drover clusters create / rm --destroy', async () => {
+    const apiUrl = await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const s = sandbox('gke');
+    const name = `gke-cli-${uniq()}`;
+    const specFile = join(dir, 'spec.json');
+    const badFile = join(dir, 'bad.json');
+    writeFileSync(specFile, JSON.stringify(s.spec(name)));
+    writeFileSync(badFile, JSON.stringify({ ...s.spec(name), location: 'atlantis1' }));
+    const common = ['clusters', 'create', '--site', site, '--account', s.account];
+
+    const dry = await drover([...common, '-f', specFile, '--dry-run'], apiUrl);
+    expect(dry).toMatchObject({ code: 0 });
+    expect(dry.stdout).toMatch(/spec ok: gke cluster gke-cli-\w+, Kubernetes 1\.33\./);
+    const bad = await drover([...common, '-f', badFile], apiUrl);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/body\.spec\.location/);
+    expect(s.engine.all()).toEqual([]);
+
+    const created = await drover([...common, '-f', specFile], apiUrl);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/✓ register /);
+    const [cluster] = await inventory(name);
+    expect(cluster?.status).toBe('ready');
+
+    const destroyed = await drover(['clusters', 'rm', cluster?.id ?? '', '--destroy'], apiUrl);
+    expect(destroyed.code).toBe(0);
+    expect(destroyed.stdout).toMatch(/✓ deregister /);
+    expect(s.engine.all()).toEqual([]);
+    expect(await inventory(name)).toEqual([]);
   }, 180_000);
 });
