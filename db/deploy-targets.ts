@@ -132,6 +132,15 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
     }
   },
 
+  /** Failed targets in [from, to) become skipped: a person chose to go on without them. */
+  async skipFailed(runId: string, from: number, to: number): Promise<void> {
+    await db.query(
+      `UPDATE deploy_targets SET state = 'skipped', updated_at = now()
+        WHERE tenant_id = $1 AND run_id = $2 AND position >= $3 AND position < $4 AND state = 'failed'`,
+      [tenant, runId, from, to],
+    );
+  },
+
   /** A page of a run's targets, optionally in one state, by position. */
   async list(
     runId: string,

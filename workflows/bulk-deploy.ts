@@ -83,7 +83,7 @@ export const resumeUpdate = defineUpdate<DeployProgress, [{ failed: 'retry' | 's
 export const rollbackUpdate = defineUpdate<DeployProgress>('rollback');
 export const setConcurrencyUpdate = defineUpdate<DeployProgress, [{ maxParallel: number }]>('setConcurrency');
 
-const { ensureReleaseServed } = proxyActivities<ControlActivities>({
+const { ensureReleaseServed, skipFailedTargets } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '30 seconds' },
 });
@@ -206,6 +206,7 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
   setHandler(
     resumeUpdate,
     async ({ failed }) => {
+      const skippedRanges: { from: number; to: number }[] = [];
       // Every failure of a finished shard is retried or skipped now; the shard at work does
       // the same with its own.
       state.shards.forEach((s, i) => {
@@ -215,9 +216,13 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
           s.counts = { ...s.counts, pending: s.counts.pending + s.counts.failed, failed: 0 };
         } else {
           s.counts = { ...s.counts, skipped: s.counts.skipped + s.counts.failed, failed: 0 };
+          skippedRanges.push({ from: shards[i]?.from ?? 0, to: shards[i]?.to ?? 0 });
         }
         s.failures = [];
       });
+      // The stored record says so too (the shard at work records its own when it ends).
+      if (skippedRanges.length > 0)
+        await skipFailedTargets({ runId: workflowInfo().workflowId, ranges: skippedRanges });
       state.phase = 'running';
       state.pausedReason = null;
       await tellActive({ action: 'resume', failed, failedElsewhere: 0 });

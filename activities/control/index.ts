@@ -46,6 +46,11 @@ export const createControlActivities = ({
       return deployTargets.range(input.runId, input.from, input.to);
     },
 
+    /** A resume that skips the failed: the stored record of finished shards says so too. */
+    async skipFailedTargets(input: { runId: string; ranges: { from: number; to: number }[] }): Promise<void> {
+      for (const { from, to } of input.ranges) await deployTargets.skipFailed(input.runId, from, to);
+    },
+
     /** What a shard did to each of its targets, for rollback, successors and the listing. */
     async recordDeployOutcomes(input: { runId: string; outcomes: TargetOutcome[] }): Promise<void> {
       await deployTargets.recordOutcomes(input.runId, input.outcomes);

@@ -329,4 +329,76 @@ describe('bulk deploy across two sites', () => {
     const again = await call<{ error: { code: string } }>('POST', `/v1/runs/${runId}/rollback`);
     expect([422, 404, 409]).toContain(again.status);
   }, 150_000);
+
+  describe('failures in a shard that already finished', () => {
+    // Site A alone, shards of two: [a1, a2] then [a3]. a1 and a3 lack rights; the budget
+    // allows one failure, so the first shard finishes with a1 failed and the run pauses in
+    // the second when a3 fails too. The decision must reach a1 as well as a3.
+    const siteAKubeconfig = (restricted: string[]) => {
+      const c = kube.clusters;
+      writeFileSync(
+        join(dir, 'a.yaml'),
+        kubeconfig(
+          [0, 1, 2].map((i) => {
+            const cluster = c[i] as KubeCluster;
+            const context = `a${i + 1}`;
+            return {
+              context,
+              cluster,
+              token: restricted.includes(context) ? cluster.restrictedToken : cluster.adminToken,
+            };
+          }),
+        ),
+      );
+    };
+    const startOnSiteA = async (name: string) => {
+      const release = await call<{ id: string }>('POST', '/v1/releases', {
+        name,
+        manifests: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: default\ndata:\n  k: v`,
+      });
+      const started = await call<{ runId: string }>('POST', '/v1/deployments', {
+        releaseId: release.body.id,
+        placement: { sites: [siteA] },
+        strategy: { waves: [{ percent: 100 }], maxParallel: 1, failureBudget: { count: 1 } },
+      });
+      expect(started.status).toBe(202);
+      const p = await waitForPhase(started.body.runId, ['paused']);
+      expect(p.pausedReason).toMatch(/2 failed, 1 allowed/);
+      expect(p.shards).toMatchObject({ total: 2, finished: 1 });
+      return started.body.runId;
+    };
+    const statesOf = async (id: string) =>
+      (
+        await call<{ items: { name: string; state: string }[] }>('GET', `/v1/runs/${id}/targets`)
+      ).body.items.map((t) => `${t.name}:${t.state}`);
+
+    it('skips them on resume with skip, in the progress and in the stored record', async () => {
+      siteAKubeconfig(['a1', 'a3']);
+      const id = await startOnSiteA('skipped-after-shard');
+      expect(await statesOf(id)).toEqual(['a1:failed', 'a2:succeeded', 'a3:failed']);
+      expect((await call('POST', `/v1/runs/${id}/resume`, { failed: 'skip' })).status).toBe(200);
+      const p = await waitForPhase(id, ['succeeded']);
+      expect(p.counts).toMatchObject({ succeeded: 1, skipped: 2, failed: 0 });
+      expect(await statesOf(id)).toEqual(['a1:skipped', 'a2:succeeded', 'a3:skipped']);
+      const calls = await deployCalls(id);
+      expect([calls.get('a1'), calls.get('a2'), calls.get('a3')]).toEqual([1, 1, 1]);
+    }, 150_000);
+
+    it('retries them on resume with retry, once the cause is fixed', async () => {
+      siteAKubeconfig(['a1', 'a3']);
+      const id = await startOnSiteA('retried-after-shard');
+      siteAKubeconfig([]);
+      expect((await call('POST', `/v1/runs/${id}/resume`, { failed: 'retry' })).status).toBe(200);
+      const p = await waitForPhase(id, ['succeeded']);
+      expect(p.counts).toMatchObject({ succeeded: 3, failed: 0 });
+      expect(await statesOf(id)).toEqual(['a1:succeeded', 'a2:succeeded', 'a3:succeeded']);
+      const calls = await deployCalls(id);
+      expect([calls.get('a1'), calls.get('a2'), calls.get('a3')]).toEqual([2, 1, 2]);
+      for (const i of [0, 1, 2]) {
+        expect(
+          (await kubectl(kube.clusters[i] as KubeCluster, ['get', 'configmap', 'retried-after-shard'])).code,
+        ).toBe(0);
+      }
+    }, 150_000);
+  });
 });
