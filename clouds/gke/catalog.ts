@@ -2,8 +2,8 @@
  * Curated GKE data that the ClusterManager API does not serve: regions with their real zone
  * names, and a representative set of Compute Engine machine types (sizes from Google Cloud's
  * machine-family documentation). Kubernetes versions are not here: they come from the API
- * (GetServerConfig). Also the rule that turns drover's total node counts into GKE's per-zone
- * counts, in one place so the clone planner can list the rounding as a lossy choice.
+ * (GetServerConfig). The rule that turns drover's total node counts into GKE's per-zone counts
+ * is re-exported from domain/cloud-regions.ts, its one place, which the clone planner shares.
  */
 import type { MachineType } from '../ports.ts';
 
@@ -194,37 +194,13 @@ export const GKE_MACHINE_TYPES: readonly (MachineType & { regions?: readonly str
   },
 ];
 
-/** GKE locations are regions (`us-central1`) or zones (`us-central1-a`). */
-export const isZone = (location: string): boolean => /^[a-z]+-[a-z]+\d+-[a-z]$/.test(location);
-
-export const regionOf = (location: string): string =>
-  isZone(location) ? location.replace(/-[a-z]$/, '') : location;
-
 /**
- * How many zones a pool spans: its own zones when given, else GKE's default for the
- * cluster's location: the zone itself for a zonal cluster, and the `clusterZones` of a
- * regional one (GKE picks three when the cluster names none).
+ * GKE's location and per-zone count rules live in domain/ (the clone planner needs them too);
+ * re-exported here under the names the adapter has always used.
  */
-export const zoneCount = (
-  location: string,
-  poolZones: readonly string[],
-  clusterZones: readonly string[] = [],
-) => {
-  if (poolZones.length > 0) return poolZones.length;
-  if (isZone(location)) return Math.max(1, clusterZones.length);
-  return clusterZones.length > 0 ? clusterZones.length : 3;
-};
-
-/**
- * GKE sizes a pool per zone. drover counts nodes in total, so a total that does not divide
- * by the zones is rounded UP (never fewer nodes than asked): 5 nodes over 3 zones is 2 per
- * zone, 6 in all. The same rule applies to the autoscaling minimum and maximum. `exact` is
- * false when the rounding changed the total: the clone planner lists it as a lossy choice.
- */
-export const perZoneCount = (
-  total: number,
-  zones: number,
-): { perZone: number; total: number; exact: boolean } => {
-  const perZone = Math.ceil(total / Math.max(1, zones));
-  return { perZone, total: perZone * Math.max(1, zones), exact: perZone * Math.max(1, zones) === total };
-};
+export {
+  gkeRegionOf as regionOf,
+  gkeZoneCount as zoneCount,
+  isGkeZone as isZone,
+  perZoneCount,
+} from '../../domain/cloud-regions.ts';
