@@ -21,6 +21,7 @@ import { discoverKubeconfigClusters } from '../../kube/inventory.ts';
 import { classified } from '../errors.ts';
 import { withHeartbeat } from '../heartbeat.ts';
 import { cloudKubeCredentials, createCloudActivities, discoverCloudClusters } from './clouds.ts';
+import { createWorkloadActivities } from './workloads.ts';
 
 export type SiteActivityDeps = {
   site: string;
@@ -76,7 +77,7 @@ const snapshotKey = (runId: string, clusterId: string) => `${runId}--${clusterId
 export const createSiteActivities = (deps: SiteActivityDeps) => {
   const now = deps.now ?? (() => new Date());
   const clouds = deps.clouds ?? createCloudAccounts([], {});
-  const clusterClient = async (target: DeployTarget) => {
+  const clusterClient = async (target: Pick<DeployTarget, 'context'>) => {
     // A cluster created in one of the site's cloud accounts: fresh credentials from its cloud.
     const cloud = parseCloudContext(target.context);
     if (cloud && clouds.has(cloud.account))
@@ -94,6 +95,9 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
   return classified({
     /** Cloud accounts: create, poll, delete clusters and node pools (see ./clouds.ts). */
     ...createCloudActivities({ clouds }),
+
+    /** A clone's workload migration: export from a source cluster, import into a clone (./workloads.ts). */
+    ...createWorkloadActivities({ clusterClient }),
 
     /** Proves the round trip control → site → control; answers who served it. */
     async pingSite(input: { sentAt: string }): Promise<PingResult> {
