@@ -24,6 +24,9 @@ const externalDb = process.env.DATABASE_URL;
 const temporalBin = process.env.DROVER_TEMPORAL_BIN ?? 'temporal';
 const sandboxClusters = Number(process.env.DROVER_SANDBOX_CLUSTERS ?? 3);
 const sandboxBasePort = Number(process.env.DROVER_SANDBOX_BASE_PORT ?? 16440);
+/** EKS, GKE and AKS stand-ins offered to site `local` as cloud accounts; 0 turns them off. */
+const sandboxClouds = process.env.DROVER_SANDBOX_CLOUDS !== '0';
+const sandboxCloudsPort = Number(process.env.DROVER_SANDBOX_CLOUDS_BASE_PORT ?? 16480);
 const node = process.execPath;
 
 await mkdir(`${home}/logs`, { recursive: true });
@@ -155,6 +158,33 @@ try {
     localKubeconfig = `${home}/sandbox/kube/kubeconfig.yaml`;
   }
 
+  // Site `local`'s cloud accounts: sandbox EKS, GKE and AKS, written to a clouds file only
+  // its sub-manager reads.
+  let localClouds: string | undefined;
+  if (sandboxClouds) {
+    const cloudsFile = `${home}/sandbox/clouds/clouds.json`;
+    const clouds = supervisor.add({
+      name: 'sandbox-clouds',
+      command: node,
+      args: [
+        ...nodeArgs,
+        `${root}/sandbox/clouds/main.ts`,
+        '--dir',
+        `${home}/sandbox/clouds`,
+        '--clouds-file',
+        cloudsFile,
+        '--base-port',
+        String(sandboxCloudsPort),
+      ],
+      env: sharedEnv,
+      logFile: `${home}/logs/sandbox-clouds.log`,
+      pidFile: `${home}/run/sandbox-clouds.pid`,
+      echo: false,
+    });
+    await clouds.waitForLine(/sandbox clouds up/, 60_000);
+    localClouds = cloudsFile;
+  }
+
   supervisor.add({
     name: 'site/local',
     command: node,
@@ -164,6 +194,7 @@ try {
       DROVER_SITE: 'local',
       DROVER_SITE_DESCRIPTION: 'sandbox site on this machine',
       ...(localKubeconfig ? { DROVER_KUBECONFIG: localKubeconfig } : {}),
+      ...(localClouds ? { DROVER_CLOUDS_FILE: localClouds } : {}),
     },
     logFile: `${home}/logs/sub-manager-local.log`,
     pidFile: `${home}/run/sub-manager-local.pid`,
@@ -188,6 +219,11 @@ try {
       ...(localKubeconfig
         ? [
             `  site local   ${sandboxClusters} clusters (kubeconfig for the sub-manager only: ${localKubeconfig})`,
+          ]
+        : []),
+      ...(localClouds
+        ? [
+            '  site local   cloud accounts sandbox-eks, sandbox-gke, sandbox-aks (local stand-ins; see README: Managed clusters)',
           ]
         : []),
       '',
