@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { Db } from '../db/database.ts';
 import { createDeployTargetStore } from '../db/deploy-targets.ts';
 import {
@@ -9,8 +9,10 @@ import {
   type ShardProgress,
   type Strategy,
 } from '../domain/deployments.ts';
+import type { PendingStep } from '../domain/runs.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/task-queues.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
+import { pendingActivities } from './temporal-views.ts';
 
 export type DeployRunOptions = {
   /** Targets per shard (child workflow); at most 500. */
@@ -62,26 +64,67 @@ export const startDeployRun = async (
 const isDeployProgress = (p: unknown): p is DeployProgress =>
   typeof p === 'object' && p !== null && 'shards' in p && 'counts' in p;
 
+const DEPLOY_ACTIVITY_ID = /^deploy:(.+):\d+$/;
+
 /**
- * A run's progress with the live targets of the shard at work folded in. The shard may close
- * between the two queries; then the run itself already holds its outcome.
+ * Marks the targets whose deploy activity sits unclaimed on their site's queue as `waiting`,
+ * since the moment it was queued, and names each of the shard's pending steps by its target.
+ * Only Temporal knows whether a worker has picked a task up, so this reads the shard's
+ * pending activities; the shard itself sees such a target as running.
  */
-export const liveDeployProgress = async (
+const markWaiting = (
+  progress: DeployProgress,
+  shard: WorkflowExecutionDescription,
+): { progress: DeployProgress; pending: PendingStep[] } => {
+  const byId = new Map(progress.targets.map((t) => [t.id, t]));
+  const waitingSince = new Map<string, string>();
+  const pending = pendingActivities(shard).map(({ activityId, claimable, ...step }) => {
+    const id = DEPLOY_ACTIVITY_ID.exec(activityId)?.[1];
+    const target = id === undefined ? undefined : byId.get(id);
+    if (id !== undefined && claimable && step.since) waitingSince.set(id, step.since);
+    return target ? { ...step, target: target.name } : step;
+  });
+  if (waitingSince.size === 0) return { progress, pending };
+  const counts = { ...progress.counts };
+  const targets = progress.targets.map((t) => {
+    const since = waitingSince.get(t.id);
+    if (t.state !== 'running' || since === undefined) return t;
+    counts.running--;
+    counts.waiting++;
+    return { ...t, state: 'waiting' as const, waitingSince: since };
+  });
+  return { progress: { ...progress, counts, targets }, pending };
+};
+
+/**
+ * A run's progress with the live targets of the shard at work folded in, and the shard's
+ * pending steps. The shard may close between the queries; then the run itself already holds
+ * its outcome.
+ */
+export const liveDeployView = async (
   client: Client,
   runId: string,
   progress: unknown,
-): Promise<unknown> => {
+): Promise<{ progress: unknown; pending: PendingStep[] }> => {
   let current = progress;
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (!isDeployProgress(current) || !current.shards.active) return current;
+    if (!isDeployProgress(current) || !current.shards.active) return { progress: current, pending: [] };
     try {
-      const shard = await client.workflow
-        .getHandle(current.shards.active.workflowId)
-        .query<ShardProgress>('progress');
-      return mergeShardProgress(current, shard);
+      const handle = client.workflow.getHandle(current.shards.active.workflowId);
+      const [shard, description] = await Promise.all([
+        handle.query<ShardProgress>('progress'),
+        handle.describe(),
+      ]);
+      return markWaiting(mergeShardProgress(current, shard), description);
     } catch {
       current = await client.workflow.getHandle(runId).query<DeployProgress>('progress');
     }
   }
-  return current;
+  return { progress: current, pending: [] };
 };
+
+export const liveDeployProgress = async (
+  client: Client,
+  runId: string,
+  progress: unknown,
+): Promise<unknown> => (await liveDeployView(client, runId, progress)).progress;

@@ -1,9 +1,9 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import { isPollerAlive } from '../domain/sites.ts';
-import { kindOfRunId, type Run, type RunStatus } from '../domain/runs.ts';
+import { kindOfRunId, type PendingStep, type Run, type RunStatus } from '../domain/runs.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 
 type Timestamp =
@@ -84,22 +84,37 @@ const queryProgress = async (client: Client, id: string): Promise<unknown> =>
     )
     .catch(() => undefined);
 
+/**
+ * A workflow's pending activities. `waiting`: scheduled, and no worker has claimed it (for a
+ * site activity: the site is offline or cut off); `retrying`: the same after a failed attempt.
+ */
+export const pendingActivities = (
+  desc: WorkflowExecutionDescription,
+): (PendingStep & { activityId: string; claimable: boolean })[] =>
+  (desc.raw.pendingActivities ?? []).map((a) => {
+    const scheduled = a.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED;
+    const lastFailure = a.lastFailure?.message ?? null;
+    const scheduledAt = toDate(a.scheduledTime);
+    return {
+      activityId: a.activityId ?? '',
+      activity: a.activityType?.name ?? 'unknown',
+      state: scheduled ? (lastFailure ? ('retrying' as const) : ('waiting' as const)) : ('running' as const),
+      attempt: a.attempt ?? 1,
+      since: iso(scheduled ? scheduledAt : toDate(a.lastStartedTime)),
+      lastFailure,
+      // Scheduled and due (not a retry still backing off): only a missing worker holds it.
+      claimable: scheduled && scheduledAt !== null && scheduledAt.getTime() <= Date.now(),
+    };
+  });
+
 /** A run as the API shows it: Temporal's view of the workflow, in drover's words. */
 export const describeRun = async (client: Client, id: string): Promise<Run> => {
   const handle = client.workflow.getHandle(id);
   const desc = await handle.describe();
   const status = STATUS[desc.status.name] ?? 'running';
-  const pending = (desc.raw.pendingActivities ?? []).map((a) => {
-    const scheduled = a.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED;
-    const lastFailure = a.lastFailure?.message ?? null;
-    return {
-      activity: a.activityType?.name ?? 'unknown',
-      state: scheduled ? (lastFailure ? ('retrying' as const) : ('waiting' as const)) : ('running' as const),
-      attempt: a.attempt ?? 1,
-      since: iso(toDate(scheduled ? a.scheduledTime : a.lastStartedTime)),
-      lastFailure,
-    };
-  });
+  const pending = pendingActivities(desc).map(
+    ({ activityId: _id, claimable: _claimable, ...step }): PendingStep => step,
+  );
   const run: Run = {
     id,
     kind: kindOfRunId(id),

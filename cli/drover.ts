@@ -384,6 +384,7 @@ const countsText = (p: DeployProgress): string => {
   const c = p.counts;
   const parts = [`${c.succeeded} succeeded`, `${c.failed} failed`];
   if (c.running + c['rolling-back'] > 0) parts.push(`${c.running + c['rolling-back']} running`);
+  if (c.waiting > 0) parts.push(`${c.waiting} waiting for their site`);
   if (c.pending > 0) parts.push(`${c.pending} pending`);
   if (c.skipped > 0) parts.push(`${c.skipped} skipped`);
   if (c['rolled-back'] > 0) parts.push(`${c['rolled-back']} rolled back`);
@@ -484,6 +485,23 @@ const deployLines = (run: RunView, p: DeployProgress): Line[] => {
     });
   }
   if (failed.length > 5) lines.push({ key: 'failed more', text: `  … and ${failed.length - 5} more failed` });
+  // Targets queued on a site no sub-manager serves right now, per site and since when.
+  const waitingSites = new Map<string, { count: number; since: string }>();
+  for (const t of p.targets) {
+    if (t.state !== 'waiting') continue;
+    const w = waitingSites.get(t.site);
+    const since = t.waitingSince ?? '';
+    waitingSites.set(t.site, {
+      count: (w?.count ?? 0) + 1,
+      since: w && w.since < since ? w.since : since,
+    });
+  }
+  for (const [site, w] of waitingSites) {
+    lines.push({
+      key: `waiting ${site}`,
+      text: `  waiting: ${w.count} on site ${site}, unreachable for ${ago(w.since).replace(/ ago$/, '')}`,
+    });
+  }
   if (p.phase === 'paused') {
     lines.push(
       { key: 'hint', text: 'waiting for a decision:' },
@@ -753,6 +771,10 @@ program
     '--rollback-window <seconds>',
     'how long a finished rollout can still be rolled back (default 3600)',
   )
+  .option(
+    '--site-deadline <seconds>',
+    "fail a site's targets once they waited this long for its sub-manager (default: wait)",
+  )
   .option('--dry-run', 'print the plan (clusters per wave) and start nothing')
   .option('--watch', 'follow the run until it is over, like drover runs watch')
   .action(
@@ -767,6 +789,7 @@ program
       pauseBetweenWaves?: boolean;
       readiness?: boolean;
       rollbackWindow?: string;
+      siteDeadline?: string;
       dryRun?: boolean;
       watch?: boolean;
     }) => {
@@ -786,6 +809,9 @@ program
       if (opts.readiness) strategy.readiness = true;
       if (opts.rollbackWindow !== undefined) {
         strategy.rollbackWindowSeconds = wholeNumber('--rollback-window', opts.rollbackWindow);
+      }
+      if (opts.siteDeadline !== undefined) {
+        strategy.siteDeadlineSeconds = wholeNumber('--site-deadline', opts.siteDeadline);
       }
       const body = { releaseId: opts.release, placement, strategy, dryRun: opts.dryRun === true };
       const client = await api();

@@ -41,6 +41,16 @@ export const Strategy = z.object({
     .min(0)
     .max(7 * 24 * 3600)
     .default(3600),
+  /**
+   * How long a target may wait for its site's sub-manager to pick it up (the site is offline or
+   * its link is down) before it counts as failed against the budget. Unset: it waits forever.
+   */
+  siteDeadlineSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 3600)
+    .optional(),
 });
 export type Strategy = z.infer<typeof Strategy>;
 
@@ -96,9 +106,15 @@ export const planWaves = <T extends { labels: Record<string, string> }>(
 export const allowedFailures = (budget: FailureBudget, total: number): number =>
   'count' in budget ? budget.count : Math.floor((total * budget.percent) / 100);
 
+/**
+ * `waiting` appears only in live views (the API's): the target's work is queued on its site
+ * but no sub-manager has picked it up (the site is offline or cut off). Workflows and the
+ * database know it as `running`.
+ */
 export const TargetState = z.enum([
   'pending',
   'running',
+  'waiting',
   'succeeded',
   'failed',
   'skipped',
@@ -127,6 +143,8 @@ export type TargetProgress = {
   attempts: number;
   lastError: string | null;
   changed: number | null;
+  /** With state `waiting`: since when its site's queue holds it unclaimed. */
+  waitingSince?: string;
 };
 
 export type WaveProgress = {
@@ -176,6 +194,7 @@ export const FAILURES_KEPT = 100;
 export const TARGET_STATES = [
   'pending',
   'running',
+  'waiting',
   'succeeded',
   'failed',
   'skipped',
@@ -226,6 +245,7 @@ export type ShardProgress = {
 const waveKey: Record<TargetState, keyof WaveProgress | null> = {
   pending: 'pending',
   running: 'running',
+  waiting: 'running',
   succeeded: 'succeeded',
   failed: 'failed',
   skipped: 'skipped',

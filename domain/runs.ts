@@ -32,7 +32,10 @@ export const PendingStep = z.object({
   attempt: z.number().int(),
   since: z.string().datetime().nullable(),
   lastFailure: z.string().nullable(),
+  /** Deploy runs: the target (cluster name) this step works on, in the shard at work. */
+  target: z.string().optional(),
 });
+export type PendingStep = z.infer<typeof PendingStep>;
 
 export const Run = z.object({
   id: RunId,

@@ -287,6 +287,9 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
           paused: mode === 'deploy' && state.phase === 'paused',
           failedElsewhere: failedExcept(index),
           allowed,
+          ...(strategy.siteDeadlineSeconds === undefined
+            ? {}
+            : { siteDeadlineSeconds: strategy.siteDeadlineSeconds }),
         },
       ],
     });

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   CancellationScope,
   condition,
   defineQuery,
@@ -7,6 +8,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.ts';
@@ -41,6 +43,8 @@ export type ShardInput = {
   /** Failures of the run's other shards, which count against the same budget. */
   failedElsewhere: number;
   allowed: number;
+  /** Strategy `siteDeadlineSeconds`: how long a target may wait for its site; unset = forever. */
+  siteDeadlineSeconds?: number;
 };
 
 export type ShardResult = {
@@ -67,11 +71,20 @@ const { loadDeployTargets, recordDeployOutcomes } = proxyActivities<ControlActiv
   retry: { maximumInterval: '30 seconds' },
 });
 
-/** Per site, so each cluster's work runs in the site that holds its credentials. */
-const siteActivities = (site: string) =>
+/**
+ * Per site, so each cluster's work runs in the site that holds its credentials. The activity
+ * id names the target (`deploy:<target id>:<attempt>`), so the API can tell which targets
+ * sit unclaimed on an offline site's queue.
+ */
+const siteActivities = (site: string, options: { activityId?: string; siteDeadlineSeconds?: number } = {}) =>
   proxyActivities<SiteActivities>({
     taskQueue: siteTaskQueue(site),
-    // No schedule-to-start timeout: an offline site's targets wait for it.
+    // Without a deadline an offline site's targets wait for it; with one, they fail after it
+    // (a schedule-to-start timeout is never retried: the task would only queue again).
+    ...(options.siteDeadlineSeconds === undefined
+      ? {}
+      : { scheduleToStartTimeout: options.siteDeadlineSeconds * 1000 }),
+    ...(options.activityId === undefined ? {} : { activityId: options.activityId }),
     startToCloseTimeout: '10 minutes',
     // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
     heartbeatTimeout: '30 seconds',
@@ -157,7 +170,12 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
     t.state = 'running';
     t.attempts++;
     try {
-      const result = await siteActivities(t.site).deployRelease({
+      const result = await siteActivities(t.site, {
+        activityId: deployActivityId(t.id, t.attempts),
+        ...(input.siteDeadlineSeconds === undefined
+          ? {}
+          : { siteDeadlineSeconds: input.siteDeadlineSeconds }),
+      }).deployRelease({
         target: t.ref,
         releaseId: input.releaseId,
         runId,
@@ -173,7 +191,10 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
         throw err;
       }
       t.state = 'failed';
-      t.lastError = failureMessage(err);
+      t.lastError =
+        siteUnreachable(err) && input.siteDeadlineSeconds !== undefined
+          ? `site ${t.site} unreachable for ${input.siteDeadlineSeconds} s: no sub-manager picked the target up`
+          : failureMessage(err);
       if (overBudget()) await stopForBudget();
     }
   };
@@ -264,6 +285,16 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
     });
   }
 }
+
+/** The deploy activity's id for a target's n-th attempt; the API parses it back. */
+export const deployActivityId = (targetId: string, attempt: number): string =>
+  `deploy:${targetId}:${attempt}`;
+
+/** The site's queue held the target past the deadline: no sub-manager took it. */
+const siteUnreachable = (err: unknown): boolean =>
+  err instanceof ActivityFailure &&
+  err.cause instanceof TimeoutFailure &&
+  err.cause.timeoutType === 'SCHEDULE_TO_START';
 
 export const failureMessage = (err: unknown): string => {
   const parts: string[] = [];

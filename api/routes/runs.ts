@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { Run, RunId, RunKind, RunStatus, kindOfRunId } from '../../domain/runs.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { ErrorBody } from '../errors.ts';
-import { liveDeployProgress } from '../deploy-runs.ts';
+import { liveDeployProgress, liveDeployView } from '../deploy-runs.ts';
 import { createDeployTargetStore } from '../../db/deploy-targets.ts';
 import { TargetState, type TargetProgress } from '../../domain/deployments.ts';
 import { startSuccessorRun } from '../run-successor.ts';
@@ -29,15 +29,14 @@ export const runRoutes =
     const runView = async (id: string): Promise<RunView> => {
       const run = await describeRun(deps.temporal, id);
       if (CONTROLLED_KINDS.includes(run.kind)) {
-        const progress =
-          run.status === 'running'
-            ? await liveDeployProgress(
-                deps.temporal,
-                run.id,
-                await deps.temporal.workflow.getHandle(run.id).query('progress'),
-              )
-            : run.result;
-        return { ...run, progress };
+        if (run.status !== 'running') return { ...run, progress: run.result };
+        // The shard at work holds the targets' activities: what waits on which site, since when.
+        const live = await liveDeployView(
+          deps.temporal,
+          run.id,
+          await deps.temporal.workflow.getHandle(run.id).query('progress'),
+        );
+        return { ...run, pending: [...run.pending, ...live.pending], progress: live.progress };
       }
       return run;
     };

@@ -107,3 +107,38 @@ export const deployActivityCalls = async (temporal: Client, runId: string): Prom
   }
   return counts;
 };
+
+/**
+ * How many times each target's deploy activity COMPLETED in a deploy run (its executions and
+ * its shards): an apply that finished. A target applied twice would count 2 here.
+ */
+export const deployActivityCompletions = async (
+  temporal: Client,
+  runId: string,
+): Promise<Map<string, number>> => {
+  const counts = new Map<string, number>();
+  const executions: { id: string; runId?: string }[] = [{ id: runId }];
+  for (let i = 0; i < executions.length; i++) {
+    const { id, runId: execution } = executions[i] as { id: string; runId?: string };
+    const history = await temporal.workflow.getHandle(id, execution).fetchHistory();
+    const targetOf = new Map<string, string>();
+    for (const e of history.events ?? []) {
+      const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+      if (previous) executions.push({ id, runId: previous });
+      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+      if (child) executions.push({ id: child });
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a?.activityType?.name === 'deployRelease') {
+        const payload = a.input?.payloads?.[0]?.data;
+        const input = JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString('utf8')) as {
+          target: { name: string };
+        };
+        targetOf.set(String(e.eventId), input.target.name);
+      }
+      const done = e.activityTaskCompletedEventAttributes;
+      const name = done ? targetOf.get(String(done.scheduledEventId)) : undefined;
+      if (name) counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+  }
+  return counts;
+};
