@@ -224,7 +224,7 @@ export const snapshotObjects = async (
   };
 };
 
-const withReleaseAnnotation = (object: KubeObject, releaseId: string): KubeObject => ({
+export const withReleaseAnnotation = (object: KubeObject, releaseId: string): KubeObject => ({
   ...object,
   metadata: {
     ...object.metadata,
