@@ -191,16 +191,8 @@ export const MAX_SHARD_SIZE = 500;
 /** Failed targets a shard reports to its run by name (the rest are counted). */
 export const FAILURES_KEPT = 100;
 
-export const TARGET_STATES = [
-  'pending',
-  'running',
-  'waiting',
-  'succeeded',
-  'failed',
-  'skipped',
-  'rolling-back',
-  'rolled-back',
-] as const satisfies readonly TargetState[];
+/** Every target state, in the order counts list them. */
+export const TARGET_STATES = TargetState.options;
 
 export const emptyCounts = (): Record<TargetState, number> =>
   Object.fromEntries(TARGET_STATES.map((s) => [s, 0])) as Record<TargetState, number>;
