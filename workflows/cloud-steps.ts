@@ -35,10 +35,18 @@ export type RunStep = {
 /** Long cloud waits give up after this; real creates take 10–20 minutes. */
 const MAX_WAIT_MS = 2 * 60 * 60 * 1000;
 
-export const controlActivities = () =>
+/**
+ * How hard a call tries. Forward steps give up after a few minutes of retryable failures and
+ * the run undoes what it did; an undo keeps trying (only errors no retry can fix stop it), since
+ * giving up would leave a cloud resource behind.
+ */
+export type Persistence = 'step' | 'undo';
+const attempts = (persistence: Persistence) => (persistence === 'undo' ? {} : { maximumAttempts: 10 });
+
+export const controlActivities = (persistence: Persistence = 'step') =>
   proxyActivities<ClusterLifecycleActivities>({
     startToCloseTimeout: '30 seconds',
-    retry: { maximumInterval: '30 seconds', maximumAttempts: 10 },
+    retry: { maximumInterval: '30 seconds', ...attempts(persistence) },
   });
 
 /**
@@ -46,7 +54,7 @@ export const controlActivities = () =>
  * it. Each is one quick cloud call. On cancel the workflow waits for a running call to end, so
  * an undo never races the step it undoes.
  */
-export const cloudActivities = (site: string) =>
+export const cloudActivities = (site: string, persistence: Persistence = 'step') =>
   proxyActivities<CloudActivities>({
     taskQueue: siteTaskQueue(site),
     startToCloseTimeout: '1 minute',
@@ -55,9 +63,17 @@ export const cloudActivities = (site: string) =>
       initialInterval: '2 seconds',
       backoffCoefficient: 2,
       maximumInterval: '1 minute',
-      maximumAttempts: 10,
+      ...attempts(persistence),
     },
   });
+
+/** The field a classified failure names (`details[0].field`), if any. */
+export const failureField = (err: unknown): string | undefined => {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  const field = (cause.details?.[0] as { field?: unknown } | undefined)?.field;
+  return typeof field === 'string' ? field : undefined;
+};
 
 /** The ErrorType an activity failed with, if it was classified. */
 export const failureType = (err: unknown): string | undefined => {
@@ -113,8 +129,13 @@ export const createStepLog = () => {
 };
 
 /** Cloud calls and waits for one account of one site. */
-export const cloudSteps = (site: string, account: string, polling: PollingPolicy) => {
-  const cloud = cloudActivities(site);
+export const cloudSteps = (
+  site: string,
+  account: string,
+  polling: PollingPolicy,
+  persistence: Persistence = 'step',
+) => {
+  const cloud = cloudActivities(site, persistence);
 
   /** Polls `check` on a durable timer, waits growing by half up to the account's cap. */
   const pollUntil = async <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => {

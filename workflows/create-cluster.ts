@@ -27,6 +27,7 @@ import {
   cloudSteps,
   controlActivities,
   createStepLog,
+  failureField,
   failureMessage,
   failureType,
   type ClusterAt,
@@ -166,11 +167,22 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
         const { spec, problems: specProblems } = checkClusterSpec(input.spec, answer.catalog);
         problems.push(...specProblems);
         if (!specProblems.some((p) => p.field === 'spec.location')) {
-          const existing = await cloud.cloudDescribeCluster({
-            account,
-            location: spec.location,
-            name: spec.name,
-          });
+          let existing;
+          try {
+            existing = await cloud.cloudDescribeCluster({
+              account,
+              location: spec.location,
+              name: spec.name,
+            });
+          } catch (err) {
+            // The account refuses the spec (an EKS account serves one region): a bad spec, not an outage.
+            if (failureType(err) !== ErrorType.Invalid && failureType(err) !== ErrorType.BadInput) throw err;
+            problems.push({
+              field: `spec.${failureField(err) ?? 'location'}`,
+              message: failureMessage(err),
+              type: ErrorType.BadInput,
+            });
+          }
           if (existing) {
             problems.push({
               field: 'spec.name',
@@ -241,6 +253,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
 
   async function create(spec: ClusterSpec, polling: PollingPolicy): Promise<void> {
     const steps = cloudSteps(site, account, polling);
+    const undoSteps = cloudSteps(site, account, polling, 'undo');
     const at: ClusterAt = { account, location: spec.location, name: spec.name };
     const where = `cluster ${spec.name} in ${spec.location}`;
 
@@ -273,11 +286,11 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       step: 'delete-cluster',
       target: where,
       undo: async () => {
-        const found = await steps.describe(at);
+        const found = await undoSteps.describe(at);
         if (!found) return 'nothing to undo: no such cluster';
         if (found.labels[RUN_LABEL] !== runKey) return 'left alone: not created by this run';
-        await steps.settled(at);
-        const { pools } = await steps.deleteCluster(at);
+        await undoSteps.settled(at);
+        const { pools } = await undoSteps.deleteCluster(at);
         return pools.length > 0 ? `deleted, after its node pools ${pools.join(', ')}` : 'deleted';
       },
     });
@@ -299,9 +312,9 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
         step: 'delete-node-pool',
         target: `node pool ${pool.name}`,
         undo: async () => {
-          const c = await steps.settled(at);
+          const c = await undoSteps.settled(at);
           if (!c?.nodePools.some((p) => p.name === pool.name)) return 'nothing to undo: no such node pool';
-          return (await steps.deleteNodePool(at, pool.name))
+          return (await undoSteps.deleteNodePool(at, pool.name))
             ? 'deleted'
             : 'nothing to undo: no such node pool';
         },
@@ -355,7 +368,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
       step: 'deregister',
       target: `cluster ${registered.id}`,
       undo: async () => {
-        await control.deregisterCluster({ id: registered.id });
+        await controlActivities('undo').deregisterCluster({ id: registered.id });
         return 'deregistered';
       },
     });

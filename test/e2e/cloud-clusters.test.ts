@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createCloudActivities } from '../../activities/site/clouds.ts';
 import { createSiteActivities } from '../../activities/site/index.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
 import { createCloudAccounts, type CloudAccountConfig } from '../../clouds/accounts.ts';
@@ -53,6 +54,7 @@ let webhook: TokenWebhook;
 let connection: NativeConnection;
 let workers: Worker[] = [];
 let running: Promise<unknown>;
+let eksOptions: Record<string, unknown>;
 
 const sandbox = (cloud: CloudName): Sandbox => {
   const s = clouds.get(cloud);
@@ -112,16 +114,12 @@ beforeAll(async () => {
   const eks = await startEksSandbox({ cloud: eksEngine, region: 'us-east-1' });
   stops.push(() => eks.stop());
   clouds.set('eks', { cloud: 'eks', account: 'sandbox-eks', engine: eksEngine, spec: eksSpec });
-  accounts.push({
-    name: 'sandbox-eks',
-    cloud: 'eks',
-    options: {
-      region: 'us-east-1',
-      endpoint: eks.url,
-      credentials: { accessKeyId: 'AKIDSANDBOXE2E', secretAccessKey: 'sandbox-secret' },
-    },
-    polling: POLLING,
-  });
+  eksOptions = {
+    region: 'us-east-1',
+    endpoint: eks.url,
+    credentials: { accessKeyId: 'AKIDSANDBOXE2E', secretAccessKey: 'sandbox-secret' },
+  };
+  accounts.push({ name: 'sandbox-eks', cloud: 'eks', options: eksOptions, polling: POLLING });
 
   const gkeEngine = engine();
   const gke = await startGkeSandbox({
@@ -322,6 +320,8 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
         'body.spec.nodePools.0.machineType',
       ],
     ];
+    // An EKS account serves one region: another real region is still a bad location for it.
+    if (cloud === 'eks') cases.push([{ ...base, location: 'eu-west-1' }, 'body.spec.location']);
     for (const [spec, field] of cases) {
       const res = await create(cloud, spec);
       expect(res.status).toBe(400);
@@ -395,6 +395,10 @@ describe('managed clusters: failures after the cluster exists', () => {
     expect(undoneOf(p)).toEqual(['delete-cluster:done']);
     expect(s.engine.all()).toEqual([]);
     expect((await inventory(name)).map((c) => c.context)).toEqual([`squatter-${name}`]);
+    // Asked again, the taken name is refused up front.
+    const again = await create('gke', s.spec(name));
+    expect(again.status).toBe(409);
+    expect(again.body.error?.field).toBe('body.spec.name');
   }, 180_000);
 
   it('undoes what was done when the run is cancelled while the cluster is being created', async () => {
@@ -419,6 +423,35 @@ describe('managed clusters: failures after the cluster exists', () => {
     expect(undoneOf(p)).toEqual(['delete-cluster:done']);
     expect(s.engine.all()).toEqual([]);
   }, 180_000);
+});
+
+describe('managed clusters: the create step is safe to retry', () => {
+  it("adopts the cluster its own earlier attempt made, and refuses anyone else's", async () => {
+    const s = sandbox('eks');
+    const activities = createCloudActivities({
+      clouds: createCloudAccounts(
+        [{ name: s.account, cloud: 'eks', options: eksOptions, polling: POLLING }],
+        cloudProviderFactories,
+      ),
+    });
+    const request = s.spec(`eks-retry-${uniq()}`) as { name: string; location: string; version: string };
+    const spec = {
+      ...request,
+      labels: {},
+      nodePools: [],
+      extras: eksSpec(request.name).extras,
+    };
+    const first = await activities.cloudCreateCluster({ account: s.account, spec, runKey: 'run-one' });
+    expect(first).toMatchObject({ adopted: false, operation: { kind: 'create-cluster' } });
+    // The answer was lost; the retry meets the cluster it made.
+    const retry = await activities.cloudCreateCluster({ account: s.account, spec, runKey: 'run-one' });
+    expect(retry).toEqual({ adopted: true, operation: null });
+    await expect(
+      activities.cloudCreateCluster({ account: s.account, spec, runKey: 'run-two' }),
+    ).rejects.toMatchObject({ type: 'Conflict' });
+    expect(s.engine.all().map((c) => c.name)).toEqual([request.name]);
+    await s.engine.reset();
+  });
 });
 
 describe('managed clusters from the CLI', () => {
