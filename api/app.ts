@@ -15,6 +15,7 @@ import { DROVER_VERSION } from '../runtime/version.ts';
 import { authenticate, createTokenStore } from './auth.ts';
 import { errorHandler } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { cloneRoutes } from './routes/clones.ts';
 import { cloudClusterRoutes } from './routes/cloud-clusters.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { releaseRoutes } from './routes/releases.ts';
@@ -159,6 +160,7 @@ export const buildApp = async (opts: BuildAppOptions) => {
       await v1.register(siteRoutes(deps));
       await v1.register(clusterRoutes(deps));
       await v1.register(cloudClusterRoutes(deps));
+      await v1.register(cloneRoutes(deps));
       await v1.register(releaseRoutes(deps));
       await v1.register(deploymentRoutes(deps));
       await v1.register(runRoutes(deps));

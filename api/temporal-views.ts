@@ -73,7 +73,7 @@ const { PendingActivityState } = proto.temporal.api.enums.v1;
  * Kinds whose runs answer a `progress` query and, when they fail, carry their final progress
  * as the failure's first detail (the cluster workflows: which steps were done and undone).
  */
-const PROGRESS_KINDS = ['create-cluster', 'delete-cluster'];
+const PROGRESS_KINDS = ['create-cluster', 'delete-cluster', 'clone', 'clone-cluster'];
 const PROGRESS_QUERY_TIMEOUT_MS = 5_000;
 
 /** A closed run is queried by replaying it on a worker: bounded, and absent if none answers. */

@@ -8,6 +8,8 @@ export const RunKind = z.enum([
   'deploy',
   'create-cluster',
   'delete-cluster',
+  'clone',
+  'clone-cluster',
 ]);
 export type RunKind = z.infer<typeof RunKind>;
 

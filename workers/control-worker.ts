@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createCloneActivities } from '../activities/control/clones.ts';
 import { createClusterLifecycleActivities } from '../activities/control/clusters.ts';
 import { createControlActivities } from '../activities/control/index.ts';
 import type { Db } from '../db/database.ts';
@@ -30,6 +31,7 @@ export const createControlWorker = async (opts: {
           : { discoveryIntervalSeconds: opts.discoveryIntervalSeconds }),
       }),
       ...createClusterLifecycleActivities({ db: opts.db }),
+      ...createCloneActivities({ db: opts.db }),
     },
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

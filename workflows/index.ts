@@ -1,4 +1,6 @@
+export { bulkCloneWorkflow } from './bulk-clone.ts';
 export { bulkDeployWorkflow } from './bulk-deploy.ts';
+export { cloneClusterWorkflow } from './clone-cluster.ts';
 export { createClusterWorkflow } from './create-cluster.ts';
 export { deleteClusterWorkflow } from './delete-cluster.ts';
 export { deployShardWorkflow } from './deploy-shard.ts';

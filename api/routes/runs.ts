@@ -19,7 +19,7 @@ const RunSummary = Run.pick({ id: true, kind: true, status: true, startedAt: tru
 const POLL_MS = 1_000;
 const HEARTBEAT_MS = 15_000;
 /** Kinds of run that speak the control protocol (progress query, pause/resume/rollback updates). */
-const CONTROLLED_KINDS = ['deploy'];
+const CONTROLLED_KINDS = ['deploy', 'clone'];
 
 export const runRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -29,7 +29,7 @@ export const runRoutes =
     const runView = async (id: string): Promise<RunView> => {
       const run = await describeRun(deps.temporal, id);
       if (CONTROLLED_KINDS.includes(run.kind)) {
-        if (run.status !== 'running') return { ...run, progress: run.result };
+        if (run.status !== 'running') return { ...run, progress: run.result ?? run.progress };
         // The shard at work holds the targets' activities: what waits on which site, since when.
         const live = await liveDeployView(
           deps.temporal,
@@ -262,7 +262,7 @@ export const runRoutes =
           const handle = deps.temporal.workflow.getHandle(id);
           const { status } = await handle.describe();
           if (status.name !== 'RUNNING') {
-            if (name === 'resume') {
+            if (name === 'resume' && kindOfRunId(id) === 'deploy') {
               // A run that died cannot be resumed in place: a successor takes over.
               const successor = await startSuccessorRun(deps, id, request.principal?.name ?? 'unknown');
               deps.metrics.runsStarted.inc({ kind: 'deploy' });

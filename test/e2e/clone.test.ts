@@ -1,0 +1,478 @@
+/**
+ * Cloning clusters end to end on real parts: the API (inject), the control worker and two
+ * sites' sub-manager workers (in this process, so the test can look inside the sandbox
+ * clouds), the test Temporal server and Postgres, a sandbox EKS in site `src-…` and a sandbox
+ * GKE in site `dst-…` behind the official SDKs, every ready cluster backed by a real
+ * kube-apiserver that accepts the adapters' own tokens.
+ *
+ * Shown: three EKS clusters picked by a label filter (a fourth is not) are planned (dry run),
+ * the plans submitted, and cloned to GKE with their workloads migrated into the clones' API
+ * servers (stripped, storage class mapped); one clone's GKE create fails → the run pauses →
+ * resume makes only the missing clone → rollback deletes every clone and leaves the sources
+ * as they were. A single clone's plan with what EKS needs left out is refused naming the field.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createSiteActivities } from '../../activities/site/index.ts';
+import type { Cluster } from '../../api/routes/clusters.ts';
+import { createCloudAccounts, type CloudAccountConfig } from '../../clouds/accounts.ts';
+import { cloudProviderFactories } from '../../clouds/factories.ts';
+import { createSiteStore } from '../../db/sites.ts';
+import { CLONED_FROM_LABEL, type ClonePlan, type CloneRunProgress } from '../../domain/clones.ts';
+import type { Run } from '../../domain/runs.ts';
+import { siteTaskQueue } from '../../domain/task-queues.ts';
+import { applyManifests } from '../../kube/apply.ts';
+import { createKubeClient, type KubeClient } from '../../kube/client.ts';
+import { kubeEnvBacking } from '../../sandbox/clouds/backing.ts';
+import { SandboxCloud } from '../../sandbox/clouds/core.ts';
+import { startEksSandbox } from '../../sandbox/clouds/eks.ts';
+import { startGkeSandbox } from '../../sandbox/clouds/gke.ts';
+import { startTokenWebhook, type TokenWebhook } from '../../sandbox/clouds/token-webhook.ts';
+import { startKubeEnv, type KubeEnv } from '../../sandbox/kube-env.ts';
+import { createControlWorker } from '../../workers/control-worker.ts';
+import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
+import { startApi, type ApiHarness } from '../support/drover.ts';
+import { temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+
+const key = uniq();
+const sourceSite = `src-${key}`;
+const targetSite = `dst-${key}`;
+const dir = mkdtempSync(join(tmpdir(), 'drover-clone-'));
+const GKE_TOKEN = 'ya29.sandbox-clone-token';
+const POLLING = { initialMs: 200, maxMs: 800 };
+
+const WORKLOADS = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: shop }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: shop-config, namespace: shop }
+data: { mode: live }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: shop }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers: [{ name: web, image: registry.example/web:1.0 }]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+  annotations: { service.beta.kubernetes.io/aws-load-balancer-type: nlb }
+spec:
+  clusterIP: 10.96.8.8
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: { name: data, namespace: shop }
+spec:
+  storageClassName: gp2
+  accessModes: [ReadWriteOnce]
+  resources: { requests: { storage: 1Gi } }
+`;
+
+let api: ApiHarness;
+let kube: KubeEnv;
+let webhook: TokenWebhook;
+let connection: NativeConnection;
+let workers: Worker[] = [];
+let running: Promise<unknown>;
+let eks: SandboxCloud;
+let gke: SandboxCloud;
+const stops: (() => Promise<void>)[] = [];
+
+type RunView<P> = Run & { progress?: P };
+
+const waitForRun = async <P>(runId: string, done: (r: RunView<P>) => boolean, timeoutMs = 180_000) => {
+  let run: RunView<P> | undefined;
+  await waitUntil(
+    `run ${runId}`,
+    async () => done((run = (await api.call<RunView<P>>('GET', `/v1/runs/${runId}`)).body)),
+    timeoutMs,
+  );
+  return run as RunView<P>;
+};
+
+/** A backing API server's admin client for a sandbox cluster: the test's own view, not the sites'. */
+const adminClient = (cloud: SandboxCloud, location: string, name: string): KubeClient => {
+  const access = cloud.find(location, name)?.access;
+  if (!access) throw new Error(`${name} in ${location} has no API server`);
+  return createKubeClient({ server: access.server, caData: access.caData, token: access.token });
+};
+
+const get = <T>(client: KubeClient, path: string) =>
+  client.request<T>({ method: 'GET', path, action: 'read' });
+
+const exists = (client: KubeClient, path: string) =>
+  get(client, path).then(
+    () => true,
+    (err: unknown) => {
+      if ((err as { type?: string }).type === 'NotFound') return false;
+      throw err;
+    },
+  );
+
+const eksSpec = (name: string, env: string) => ({
+  name,
+  location: 'us-east-1',
+  version: '1.33',
+  labels: { env, team: 'shop' },
+  nodePools: [{ name: 'general', machineType: 'm7i.large', count: 2 }],
+  extras: {
+    eks: {
+      roleArn: 'arn:aws:iam::123456789012:role/drover-cluster',
+      subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
+      nodeRoleArn: 'arn:aws:iam::123456789012:role/drover-nodes',
+    },
+  },
+});
+
+const engine = () =>
+  new SandboxCloud({
+    createDelayMs: 1_500,
+    nodePoolDelayMs: 800,
+    deleteDelayMs: 800,
+    backing: kubeEnvBacking(kube),
+  });
+
+const siteWorker = async (site: string, accounts: CloudAccountConfig[]) =>
+  Worker.create({
+    connection,
+    namespace: testNamespace(),
+    taskQueue: siteTaskQueue(site),
+    activities: createSiteActivities({
+      site,
+      identity: `clone-test-${site}`,
+      version: 'test',
+      clouds: createCloudAccounts(accounts, cloudProviderFactories),
+    }),
+  });
+
+/** The sources: made through the create run like any managed cluster, each with a shop. */
+const sources: { name: string; id: string; env: string }[] = [];
+
+beforeAll(async () => {
+  webhook = await startTokenWebhook({ dir: join(dir, 'webhook'), tokens: [GKE_TOKEN] });
+  kube = await startKubeEnv({
+    clusters: 1,
+    baseDir: join(dir, 'kube'),
+    namePrefix: 'base',
+    apiServerArgs: webhook.apiServerArgs(),
+  });
+  eks = engine();
+  const eksServer = await startEksSandbox({ cloud: eks, region: 'us-east-1' });
+  stops.push(() => eksServer.stop());
+  gke = engine();
+  const gkeServer = await startGkeSandbox({
+    cloud: gke,
+    certDir: join(dir, 'gke'),
+    projects: ['drover-clone'],
+    tokens: [GKE_TOKEN],
+  });
+  stops.push(() => gkeServer.stop());
+
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // Already installed in this jest worker.
+  }
+  api = await startApi();
+  for (const site of [sourceSite, targetSite])
+    await createSiteStore(api.db).checkIn(site, 'clone test', 'test');
+  connection = await NativeConnection.connect({ address: temporalAddress() });
+  workers = [
+    await createControlWorker({ connection, namespace: testNamespace(), db: api.db }),
+    // Each site holds its own cloud account: credentials never leave it.
+    await siteWorker(sourceSite, [
+      {
+        name: 'sandbox-eks',
+        cloud: 'eks',
+        options: {
+          region: 'us-east-1',
+          endpoint: eksServer.url,
+          credentials: { accessKeyId: 'AKIDSANDBOXCLONE', secretAccessKey: 'sandbox-secret' },
+        },
+        polling: POLLING,
+      },
+    ]),
+    await siteWorker(targetSite, [
+      {
+        name: 'sandbox-gke',
+        cloud: 'gke',
+        options: {
+          project: 'drover-clone',
+          endpoint: gkeServer.host,
+          port: gkeServer.port,
+          ca: gkeServer.ca,
+          accessToken: GKE_TOKEN,
+        },
+        polling: POLLING,
+      },
+    ]),
+  ];
+  running = Promise.all(workers.map((w) => w.run()));
+
+  // Three prod clusters and one dev cluster, each with the same small shop in it.
+  const made = await Promise.all(
+    ['prod', 'prod', 'prod', 'dev'].map(async (env, i) => {
+      const name = `shop-${i + 1}-${key}`;
+      const started = await api.call<{ runId: string }>('POST', '/v1/clusters:create', {
+        site: sourceSite,
+        account: 'sandbox-eks',
+        spec: eksSpec(name, env),
+      });
+      expect(started.status).toBe(202);
+      const run = await waitForRun<CreateClusterProgress>(started.body.runId, (r) => r.status !== 'running');
+      expect(run.status).toBe('succeeded');
+      await applyManifests(adminClient(eks, 'us-east-1', name), WORKLOADS, {
+        fieldManager: 'kubectl-client-side-apply',
+      });
+      return { name, id: run.progress?.clusterId ?? '', env };
+    }),
+  );
+  sources.push(...made);
+}, 300_000);
+
+afterAll(async () => {
+  for (const w of workers) w.shutdown();
+  await running;
+  await connection?.close();
+  await api?.close();
+  for (const stop of stops) await stop();
+  await webhook?.stop();
+  await kube?.stop({ removeData: true });
+}, 60_000);
+
+const inventory = async (site: string) =>
+  (await api.call<{ items: Cluster[] }>('GET', `/v1/clusters?site=${site}`)).body.items;
+
+describe('bulk clone EKS → GKE', () => {
+  it('plans, clones with workloads, pauses on a failed clone, resumes only it, rolls back to the sources alone', async () => {
+    const prod = sources.filter((s) => s.env === 'prod');
+
+    // --- dry run: the plans, with what GKE makes of the EKS clusters --------------------------
+    const dry = await api.call<{
+      runId: string;
+      plans: ClonePlan[];
+      waves: string[][];
+      problems: unknown[];
+      strategy: object;
+    }>('POST', '/v1/clones:bulk', {
+      source: { selector: 'env=prod', sites: [sourceSite], location: 'us-east-1' },
+      target: { site: targetSite, account: 'sandbox-gke', location: 'us-east4' },
+      workloads: { namespaces: ['shop'] },
+      strategy: { maxParallel: 3, failureBudget: { count: 0 }, rollbackWindowSeconds: 600 },
+      dryRun: true,
+    });
+    expect(dry.status).toBe(200);
+    expect(dry.body.problems).toEqual([]);
+    expect(dry.body.plans.map((p) => p.source.clusterId).sort()).toEqual(prod.map((s) => s.id).sort());
+    expect(dry.body.waves.flat().sort()).toEqual(prod.map((s) => s.id).sort());
+    for (const plan of dry.body.plans) {
+      expect(plan.target).toEqual({ site: targetSite, account: 'sandbox-gke', cloud: 'gke' });
+      expect(plan.spec).toMatchObject({
+        location: 'us-east4',
+        version: '1.33',
+        labels: { env: 'prod', team: 'shop' },
+        // Two nodes over GKE's three zones: three.
+        nodePools: [{ name: 'general', machineType: 'e2-standard-2', count: 3 }],
+      });
+      expect(plan.spec.labels).not.toHaveProperty('drover-run');
+      expect(plan.warnings.map((w) => w.field)).toContain('spec.nodePools.0.count');
+      expect(plan.workloads?.mappings.storageClasses.gp2).toBe('standard-rwo');
+    }
+    // Dry: nothing was made.
+    expect(gke.calls.get('createCluster') ?? 0).toBe(0);
+
+    // --- submit the plans; the second clone's GKE create fails ---------------------------------
+    const failing = dry.body.plans[1]?.spec.name as string;
+    gke.inject({ op: 'createCluster', kind: 'fail-async', cluster: failing });
+    const started = await api.call<{ runId: string; count: number }>('POST', '/v1/clones:bulk', {
+      plans: dry.body.plans,
+      strategy: dry.body.strategy,
+    });
+    expect(started.status).toBe(202);
+    expect(started.body.count).toBe(3);
+    const runId = started.body.runId;
+    const paused = await waitForRun<CloneRunProgress>(runId, (r) => r.progress?.phase === 'paused');
+    const p1 = paused.progress as CloneRunProgress;
+    expect(p1.counts).toMatchObject({ succeeded: 2, failed: 1, pending: 0, running: 0 });
+    expect(p1.pausedReason).toMatch(/failure budget exceeded/);
+    const failed = p1.targets.find((t) => t.state === 'failed');
+    expect(failed?.clone?.name).toBe(failing);
+    expect(failed?.lastError).toMatch(/failed/);
+    expect(gke.calls.get('createCluster')).toBe(3);
+    // The failed clone undid itself: GKE holds the two good clones only.
+    await waitUntil('the failed clone to be gone', () => gke.all().length === 2, 30_000);
+    expect(gke.all().every((c) => c.status === 'ready')).toBe(true);
+
+    // --- the clones hold the shop, as the target's own API servers show -------------------------
+    for (const t of p1.targets.filter((x) => x.state === 'succeeded')) {
+      const clone = t.clone as NonNullable<typeof t.clone>;
+      expect(clone).toMatchObject({
+        site: targetSite,
+        account: 'sandbox-gke',
+        cloud: 'gke',
+        location: 'us-east4',
+      });
+      expect(t.migrated?.byKind).toEqual({
+        Namespace: 1,
+        ConfigMap: 1,
+        PersistentVolumeClaim: 1,
+        Service: 1,
+        Deployment: 1,
+      });
+      const target = adminClient(gke, 'us-east4', clone.name);
+      const source = adminClient(eks, 'us-east-1', t.name);
+      type Obj = {
+        metadata: {
+          uid: string;
+          annotations?: Record<string, string>;
+          managedFields?: { manager: string }[];
+        };
+        spec: { clusterIP?: string; storageClassName?: string };
+        data?: Record<string, string>;
+      };
+      const [svc, srcSvc, pvc, cm] = await Promise.all([
+        get<Obj>(target, '/api/v1/namespaces/shop/services/web'),
+        get<Obj>(source, '/api/v1/namespaces/shop/services/web'),
+        get<Obj>(target, '/api/v1/namespaces/shop/persistentvolumeclaims/data'),
+        get<Obj>(target, '/api/v1/namespaces/shop/configmaps/shop-config'),
+      ]);
+      expect(srcSvc.spec.clusterIP).toBe('10.96.8.8');
+      expect(svc.spec.clusterIP).not.toBe('10.96.8.8');
+      expect(svc.metadata.uid).not.toBe(srcSvc.metadata.uid);
+      expect(svc.metadata.annotations ?? {}).not.toHaveProperty(
+        'service.beta.kubernetes.io/aws-load-balancer-type',
+      );
+      expect(pvc.spec.storageClassName).toBe('standard-rwo');
+      expect(cm.data).toEqual({ mode: 'live' });
+      expect(cm.metadata.annotations ?? {}).not.toHaveProperty(
+        'kubectl.kubernetes.io/last-applied-configuration',
+      );
+      expect(cm.metadata.managedFields?.map((m) => m.manager)).toEqual(['drover']);
+      expect(await exists(target, '/apis/apps/v1/namespaces/shop/deployments/web')).toBe(true);
+    }
+    // Registered in the target site, labelled with their sources.
+    const clones = await inventory(targetSite);
+    expect(clones.map((c) => c.labels[CLONED_FROM_LABEL]).sort()).toEqual(
+      p1.targets
+        .filter((t) => t.state === 'succeeded')
+        .map((t) => t.id)
+        .sort(),
+    );
+
+    // --- resume: only the missing clone is made -------------------------------------------------
+    const resumed = await api.call<{ progress: CloneRunProgress }>('POST', `/v1/runs/${runId}/resume`, {
+      failed: 'retry',
+    });
+    expect(resumed.status).toBe(200);
+    const done = await waitForRun<CloneRunProgress>(runId, (r) => r.progress?.phase === 'succeeded');
+    expect(done.status).toBe('running'); // open for its rollback window
+    expect(done.progress?.counts).toMatchObject({ succeeded: 3, failed: 0 });
+    expect(done.progress?.targets.find((t) => t.clone?.name === failing)?.attempts).toBe(2);
+    expect(gke.calls.get('createCluster')).toBe(4);
+    expect(
+      gke
+        .all()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(dry.body.plans.map((p) => p.spec.name).sort());
+    expect((await inventory(targetSite)).length).toBe(3);
+    // The clone run of each attempt shows its steps.
+    const cloneRun = await api.call<RunView<{ steps: { step: string; state: string }[] }>>(
+      'GET',
+      `/v1/runs/${done.progress?.targets[0]?.runId ?? ''}`,
+    );
+    expect(cloneRun.body.progress?.steps.map((s) => `${s.step}:${s.state}`)).toEqual([
+      'create:done',
+      'export-workloads:done',
+      'import-workloads:done',
+      'label:done',
+    ]);
+
+    // --- rollback: every clone goes; the sources stay as they were -------------------------------
+    const rolled = await api.call('POST', `/v1/runs/${runId}/rollback`);
+    expect(rolled.status).toBe(200);
+    const after = await waitForRun<CloneRunProgress>(runId, (r) => r.status !== 'running');
+    expect(after.status).toBe('succeeded');
+    expect(after.progress?.phase).toBe('rolled-back');
+    expect(after.progress?.counts).toMatchObject({ 'rolled-back': 3 });
+    expect(gke.all()).toEqual([]);
+    expect(await inventory(targetSite)).toEqual([]);
+    expect(
+      eks
+        .all()
+        .map((c) => [c.name, c.status])
+        .sort(),
+    ).toEqual(sources.map((s) => [s.name, 'ready']).sort());
+    const left = await inventory(sourceSite);
+    expect(left.map((c) => c.id).sort()).toEqual(sources.map((s) => s.id).sort());
+    for (const s of sources)
+      expect(
+        await exists(adminClient(eks, 'us-east-1', s.name), '/api/v1/namespaces/shop/configmaps/shop-config'),
+      ).toBe(true);
+    // A finished rollback cannot be asked twice.
+    expect((await api.call('POST', `/v1/runs/${runId}/rollback`)).status).toBe(422);
+  }, 600_000);
+});
+
+describe('single clone', () => {
+  it('plans a clone to EKS with placeholders, and refuses to execute them naming the field', async () => {
+    const dev = sources.find((s) => s.env === 'dev') as (typeof sources)[number];
+    const body = {
+      source: { clusterId: dev.id },
+      target: { site: sourceSite, account: 'sandbox-eks', name: `copy-${key}` },
+    };
+    const dry = await api.call<{ plan: ClonePlan; problems: { field: string }[] }>('POST', '/v1/clones', {
+      ...body,
+      dryRun: true,
+    });
+    expect(dry.status).toBe(200);
+    expect(dry.body.plan.spec).toMatchObject({ name: `copy-${key}`, location: 'us-east-1' });
+    expect(dry.body.problems.map((p) => p.field)).toEqual([
+      'body.plan.spec.extras.eks.nodeRoleArn',
+      'body.plan.spec.extras.eks.roleArn',
+      'body.plan.spec.extras.eks.subnetIds.0',
+      'body.plan.spec.extras.eks.subnetIds.1',
+    ]);
+    const refused = await api.call<{ error: { field: string; message: string } }>('POST', '/v1/clones', body);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.field).toBe('body.target.extras.eks.nodeRoleArn');
+    const plan = await api.call<{ error: { field: string } }>('POST', '/v1/clones', { plan: dry.body.plan });
+    expect(plan.status).toBe(400);
+    expect(plan.body.error.field).toBe('body.plan.spec.extras.eks.nodeRoleArn');
+    // Malformed requests name the field before anything runs.
+    const missing = await api.call<{ error: { field: string } }>('POST', '/v1/clones', {
+      source: body.source,
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.field).toMatch(/^body\.target/);
+    const both = await api.call<{ error: { field: string } }>('POST', '/v1/clones', {
+      ...body,
+      plan: dry.body.plan,
+    });
+    expect(both.status).toBe(400);
+    const unknown = await api.call<{ error: { field: string } }>('POST', '/v1/clones', {
+      ...body,
+      source: { clusterId: '00000000-0000-4000-8000-000000000000' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.field).toBe('body.source.clusterId');
+    expect(eks.all()).toHaveLength(4);
+  }, 120_000);
+});
