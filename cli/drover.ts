@@ -513,7 +513,7 @@ const deployLines = (run: RunView, p: DeployProgress): Line[] => {
 };
 
 type ClusterRunProgress = {
-  kind: 'create-cluster' | 'delete-cluster';
+  kind: 'create-cluster' | 'delete-cluster' | 'clone-cluster';
   phase: string;
   steps: { step: string; target: string; state: string; note: string | null }[];
   undone?: { step: string; target: string; state: string; note: string | null }[];
@@ -521,7 +521,7 @@ type ClusterRunProgress = {
 const isClusterProgress = (p: unknown): p is ClusterRunProgress =>
   typeof p === 'object' &&
   p !== null &&
-  ['create-cluster', 'delete-cluster'].includes((p as { kind?: string }).kind ?? '') &&
+  ['create-cluster', 'delete-cluster', 'clone-cluster'].includes((p as { kind?: string }).kind ?? '') &&
   Array.isArray((p as { steps?: unknown }).steps);
 
 const STEP_MARK: Record<string, string> = { done: '✓', running: '…', failed: '✗', cancelled: '-' };
@@ -540,7 +540,43 @@ const clusterLines = (run: RunView, p: ClusterRunProgress): Line[] => {
   ];
 };
 
+type CloneProgress = Omit<DeployProgress, 'releaseId' | 'targets' | 'shards'> & {
+  kind: 'clone';
+  targets: {
+    id: string;
+    name: string;
+    site: string;
+    state: string;
+    step: string | null;
+    lastError: string | null;
+    clone: { name: string; location: string } | null;
+  }[];
+};
+const isCloneProgress = (p: unknown): p is CloneProgress =>
+  isDeployProgress(p) && (p as { kind?: string }).kind === 'clone';
+
+/** A clone run: its waves as a deploy run shows them, then each clone at work or failed. */
+const cloneLines = (run: RunView, p: CloneProgress): Line[] => {
+  const [, ...rest] = deployLines(run, {
+    ...p,
+    releaseId: '',
+    targets: [],
+    shards: { total: 0, finished: 0, active: null },
+  });
+  const lines: Line[] = [
+    { key: 'head', text: `${run.id}  ${phaseText(p as unknown as DeployProgress)}  (clone)` },
+    ...rest,
+  ];
+  for (const t of p.targets.filter((x) => ['running', 'rolling-back', 'failed'].includes(x.state))) {
+    const to = t.clone ? ` → ${t.clone.name} (${t.clone.location})` : '';
+    const what = t.state === 'failed' ? `failed: ${t.lastError ?? 'unknown error'}` : (t.step ?? t.state);
+    lines.push({ key: `clone ${t.id}`, text: `  ${t.name}${to}: ${what}` });
+  }
+  return lines;
+};
+
 const runLines = (run: RunView): Line[] => {
+  if (isCloneProgress(run.progress)) return cloneLines(run, run.progress);
   if (isDeployProgress(run.progress)) return deployLines(run, run.progress);
   if (isClusterProgress(run.progress)) return clusterLines(run, run.progress);
   const lines: Line[] = [{ key: 'head', text: `${run.id}  ${run.status}` }];
@@ -849,6 +885,205 @@ program
       if (!opts.watch) {
         console.error(
           `deploying to ${started.count} clusters in waves of ${started.waves.join(', ')}; follow it with: drover runs watch ${started.runId}`,
+        );
+        return;
+      }
+      process.exitCode = await watchRun(started.runId);
+    },
+  );
+
+// --- clones --------------------------------------------------------------------------------------
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const readJson = async (flag: string, file: string): Promise<unknown> => {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as unknown;
+  } catch (err) {
+    return fail(`${flag}: ${file}: ${(err as Error).message}`);
+  }
+};
+
+type PlanSummary = {
+  source: { name: string; cloud: string; location: string };
+  target: { site: string; account: string; cloud: string };
+  spec: {
+    name: string;
+    location: string;
+    version: string;
+    nodePools: { name: string; machineType: string; count: number }[];
+  };
+  warnings: { field: string; message: string }[];
+};
+
+/** What a plan will do, for a person (stderr, so stdout stays the plan's JSON). */
+const describePlan = (plan: PlanSummary | null, problems: { field: string; message: string }[]): string[] => {
+  if (!plan) return ['  (no plan: see the problems)'];
+  const s = plan.spec;
+  return [
+    `${plan.source.cloud} ${plan.source.name} (${plan.source.location}) → ${plan.target.cloud} ${s.name} in ${s.location} (site ${plan.target.site}, account ${plan.target.account}), Kubernetes ${s.version}`,
+    ...s.nodePools.map((p) => `  pool ${p.name}: ${p.count} × ${p.machineType}`),
+    ...plan.warnings.map((w) => `  warning ${w.field}: ${w.message}`),
+    ...problems.map((p) => `  TO FIX ${p.field}: ${p.message}`),
+  ];
+};
+
+program
+  .command('clone')
+  .description('clone clusters to another cloud account (any cloud), with their workloads if asked')
+  .option(
+    '--from <cluster-id|site[/location]>',
+    'a cluster (its inventory id), or every cluster of a site (and location) that --label-filter picks',
+  )
+  .option('--to <site/account[/location]>', 'the target: a site, one of its cloud accounts, a location')
+  .option('-l, --label-filter <selector>', 'clone every cluster whose labels match, e.g. env=prod')
+  .option('--name <name>', 'the clone’s name (one cluster; default: the source’s)')
+  .option('--name-suffix <suffix>', 'appended to each source’s name')
+  .option(
+    '--extras <extras.json>',
+    'what the target cloud needs, e.g. {"eks":{"roleArn":…,"subnetIds":[…],"nodeRoleArn":…}}',
+  )
+  .option('-n, --namespaces <ns,...>', 'migrate these namespaces', collect)
+  .option('--workload-selector <selector>', 'migrate the objects whose labels match')
+  .option('--include-secrets', 'migrate Secrets too (they pass through the workflow history)')
+  .option(
+    '--mappings <mappings.json>',
+    'storage class, ingress class and annotation tables (default: curated)',
+  )
+  .option('--waves <waves>', "waves: counts, percentages, 'sel:<selector>' (default 100%)")
+  .option('--max-parallel <n>', 'clones at once (default 5)')
+  .option('--budget <n|n%>', 'failures tolerated before the run pauses (default 0)')
+  .option('--pause-between-waves', 'wait for `drover runs resume` after each wave')
+  .option('--rollback-window <seconds>', 'how long finished clones can still be rolled back (default 3600)')
+  .option('--dry-run', 'print the plan as JSON (edit it, then --plan it) and make nothing')
+  .option('--plan <plan.json>', 'execute a plan a dry run printed, edited or not')
+  .option('--watch', 'follow the run until it is over, like drover runs watch')
+  .action(
+    async (opts: {
+      from?: string;
+      to?: string;
+      labelFilter?: string;
+      name?: string;
+      nameSuffix?: string;
+      extras?: string;
+      namespaces?: string[];
+      workloadSelector?: string;
+      includeSecrets?: boolean;
+      mappings?: string;
+      waves?: string;
+      maxParallel?: string;
+      budget?: string;
+      pauseBetweenWaves?: boolean;
+      rollbackWindow?: string;
+      dryRun?: boolean;
+      plan?: string;
+      watch?: boolean;
+    }) => {
+      const strategy: Record<string, unknown> = {};
+      if (opts.waves !== undefined) strategy.waves = parseWaves(opts.waves);
+      if (opts.maxParallel !== undefined)
+        strategy.maxParallel = wholeNumber('--max-parallel', opts.maxParallel);
+      if (opts.budget !== undefined) strategy.failureBudget = parseBudget(opts.budget);
+      if (opts.pauseBetweenWaves) strategy.betweenWaves = 'pause';
+      if (opts.rollbackWindow !== undefined)
+        strategy.rollbackWindowSeconds = wholeNumber('--rollback-window', opts.rollbackWindow);
+
+      let path: '/v1/clones' | '/v1/clones:bulk';
+      let body: Record<string, unknown>;
+      if (opts.plan) {
+        if (opts.from || opts.to || opts.labelFilter)
+          fail('--plan: the plan says what to clone; drop --from, --to and --label-filter');
+        const doc = (await readJson('--plan', opts.plan)) as {
+          plan?: unknown;
+          plans?: unknown;
+          strategy?: object;
+          spec?: unknown;
+        };
+        if (Array.isArray(doc.plans)) {
+          path = '/v1/clones:bulk';
+          body = { plans: doc.plans, strategy: { ...(doc.strategy ?? {}), ...strategy } };
+        } else if (doc.plan !== undefined || doc.spec !== undefined) {
+          path = '/v1/clones';
+          body = { plan: doc.plan ?? doc };
+          if (strategy.rollbackWindowSeconds !== undefined)
+            body.rollbackWindowSeconds = strategy.rollbackWindowSeconds;
+        } else {
+          return fail(`--plan: ${opts.plan} holds neither a plan nor plans (run with --dry-run to get one)`);
+        }
+      } else {
+        if (!opts.from || !opts.to)
+          fail('clone: name the source with --from and the target with --to (or give --plan)');
+        const [site, account, location, ...rest] = (opts.to as string).split('/');
+        if (!site || !account || rest.length > 0)
+          fail(`--to: '${opts.to ?? ''}' is not site/account[/location]`);
+        const target: Record<string, unknown> = { site, account };
+        if (location) target.location = location;
+        if (opts.nameSuffix !== undefined) target.nameSuffix = opts.nameSuffix;
+        if (opts.extras) target.extras = await readJson('--extras', opts.extras);
+        let workloads: Record<string, unknown> | undefined;
+        if (opts.namespaces || opts.workloadSelector) {
+          workloads = {
+            ...(opts.namespaces ? { namespaces: opts.namespaces } : {}),
+            ...(opts.workloadSelector ? { selector: opts.workloadSelector } : {}),
+            ...(opts.includeSecrets ? { includeSecrets: true } : {}),
+            ...(opts.mappings ? { mappings: await readJson('--mappings', opts.mappings) } : {}),
+          };
+        }
+        const from = opts.from as string;
+        if (UUID.test(from) && !opts.labelFilter) {
+          if (opts.name !== undefined) target.name = opts.name;
+          path = '/v1/clones';
+          body = { source: { clusterId: from }, target, ...(workloads ? { workloads } : {}) };
+          if (strategy.rollbackWindowSeconds !== undefined)
+            body.rollbackWindowSeconds = strategy.rollbackWindowSeconds;
+        } else {
+          if (opts.name !== undefined) fail('--name: names one clone; with many use --name-suffix');
+          const source: Record<string, unknown> = {};
+          if (UUID.test(from)) source.clusterIds = [from];
+          else {
+            const [fromSite, fromLocation, ...more] = from.split('/');
+            if (!fromSite || more.length > 0)
+              fail(`--from: '${from}' is neither a cluster id nor site[/location]`);
+            source.sites = [fromSite];
+            if (fromLocation) source.location = fromLocation;
+          }
+          if (opts.labelFilter) source.selector = opts.labelFilter;
+          path = '/v1/clones:bulk';
+          body = { source, target, ...(workloads ? { workloads } : {}), strategy };
+        }
+      }
+
+      const client = await api();
+      if (opts.dryRun) {
+        const r = await client<{
+          plan?: PlanSummary | null;
+          plans?: (PlanSummary | null)[];
+          problems: { field: string; message: string }[];
+        }>('POST', path, { ...body, dryRun: true });
+        // stdout: the plan, to edit and submit with --plan; stderr: what it says, for a person.
+        print(r);
+        if (!asJson()) {
+          const plans = r.plans ?? [r.plan ?? null];
+          const lines = plans.flatMap((p, i) =>
+            describePlan(
+              p,
+              r.problems.filter((x) => (r.plans ? x.field.startsWith(`body.plans.${i}.`) : true)),
+            ),
+          );
+          process.stderr.write(
+            `dry run: ${plans.length} clone${plans.length === 1 ? '' : 's'} planned; nothing made\n${lines.join('\n')}\n`,
+          );
+          if (r.problems.length > 0)
+            process.stderr.write('fill in what is marked TO FIX, then: drover clone --plan FILE\n');
+        }
+        return;
+      }
+      const started = await client<{ runId: string; count?: number }>('POST', path, body);
+      if (asJson() && !opts.watch) return print(started);
+      console.log(started.runId);
+      if (!opts.watch) {
+        console.error(
+          `cloning ${started.count ?? 1} cluster${(started.count ?? 1) === 1 ? '' : 's'}; follow it with: drover runs watch ${started.runId}`,
         );
         return;
       }

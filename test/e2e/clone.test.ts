@@ -10,11 +10,14 @@
  * servers (stripped, storage class mapped); one clone's GKE create fails → the run pauses →
  * resume makes only the missing clone → rollback deletes every clone and leaves the sources
  * as they were. A single clone's plan with what EKS needs left out is refused naming the field.
+ * The CLI does a single clone the way a person would: dry run to a file, submit it, watch it.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createSiteActivities } from '../../activities/site/index.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
@@ -35,7 +38,8 @@ import { startKubeEnv, type KubeEnv } from '../../sandbox/kube-env.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
 import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
 import { startApi, type ApiHarness } from '../support/drover.ts';
-import { temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { repoRoot, temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { freePort } from '../support/services.ts';
 
 const key = uniq();
 const sourceSite = `src-${key}`;
@@ -475,4 +479,69 @@ describe('single clone', () => {
     expect(unknown.body.error.field).toBe('body.source.clusterId');
     expect(eks.all()).toHaveLength(4);
   }, 120_000);
+});
+
+describe('drover clone (the CLI)', () => {
+  it('dry-runs a clone into plan.json, submits it with --plan --watch, and rolls it back', async () => {
+    const port = await freePort();
+    await api.app.listen({ host: '127.0.0.1', port });
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      DROVER_HOME: dir,
+      DROVER_API_URL: `http://127.0.0.1:${port}`,
+      DROVER_TOKEN: api.token,
+    };
+    const drover = (args: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        ['--disable-warning=ExperimentalWarning', join(repoRoot, 'cli/drover.ts'), ...args],
+        {
+          env,
+          timeout: 150_000,
+        },
+      ).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code ?? 1,
+          stdout: e.stdout ?? '',
+          stderr: e.stderr ?? '',
+        }),
+      );
+    const dev = sources.find((s) => s.env === 'dev') as (typeof sources)[number];
+    const name = `cli-${key}`;
+    const dry = await drover([
+      'clone',
+      '--from',
+      dev.id,
+      '--to',
+      `${targetSite}/sandbox-gke/us-east4`,
+      '--name',
+      name,
+      '-n',
+      'shop',
+      '--dry-run',
+    ]);
+    expect(dry.stderr).toMatch(/dry run: 1 clone planned; nothing made/);
+    expect(dry.stderr).toMatch(new RegExp(`eks ${dev.name} \\(us-east-1\\) → gke ${name} in us-east4`));
+    expect(dry.code).toBe(0);
+    const file = join(dir, 'plan.json');
+    writeFileSync(file, dry.stdout);
+    expect(gke.all()).toEqual([]);
+
+    const made = await drover(['clone', '--plan', file, '--watch']);
+    expect(made.stdout + made.stderr).toMatch(/succeeded \(1 succeeded, 0 failed\)/);
+    expect(made.code).toBe(0);
+    const runId = made.stdout.split('\n')[0] as string;
+    expect(runId).toMatch(/^clone:/);
+    expect(gke.all().map((c) => c.name)).toEqual([name]);
+    expect(
+      await exists(adminClient(gke, 'us-east4', name), '/api/v1/namespaces/shop/configmaps/shop-config'),
+    ).toBe(true);
+
+    const rollback = await drover(['runs', 'rollback', runId]);
+    expect(rollback.code).toBe(0);
+    await waitUntil('the CLI clone to be deleted', () => gke.all().length === 0, 60_000);
+    expect(eks.all()).toHaveLength(4);
+  }, 240_000);
 });
