@@ -324,6 +324,19 @@ describe('bulk clone EKS → GKE', () => {
     await waitUntil('the failed clone to be gone', () => gke.all().length === 2, 30_000);
     expect(gke.all().every((c) => c.status === 'ready')).toBe(true);
 
+    // The control protocol while paused: pausing again is refused, concurrency can change.
+    expect((await api.call('POST', `/v1/runs/${runId}/pause`)).status).toBe(422);
+    const concurrency = await api.call<{ progress: CloneRunProgress }>(
+      'POST',
+      `/v1/runs/${runId}/concurrency`,
+      {
+        maxParallel: 2,
+      },
+    );
+    expect(concurrency.status).toBe(200);
+    expect(concurrency.body.progress.maxParallel).toBe(2);
+    expect((await api.call('POST', `/v1/runs/${runId}/concurrency`, { maxParallel: 51 })).status).toBe(400);
+
     // --- the clones hold the shop, as the target's own API servers show -------------------------
     for (const t of p1.targets.filter((x) => x.state === 'succeeded')) {
       const clone = t.clone as NonNullable<typeof t.clone>;
