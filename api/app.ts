@@ -23,6 +23,8 @@ import { deploymentRoutes } from './routes/deployments.ts';
 import type { DeployRunOptions } from './deploy-runs.ts';
 import { MAX_SHARD_SIZE } from '../domain/deployments.ts';
 import { runRoutes } from './routes/runs.ts';
+import { maintenanceRoutes } from './routes/maintenance.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { siteRoutes } from './routes/sites.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
@@ -164,6 +166,8 @@ export const buildApp = async (opts: BuildAppOptions) => {
       await v1.register(releaseRoutes(deps));
       await v1.register(deploymentRoutes(deps));
       await v1.register(runRoutes(deps));
+      await v1.register(scheduleRoutes(deps));
+      await v1.register(maintenanceRoutes(deps));
       await v1.register(tokenRoutes(deps));
     },
     { prefix: '/v1' },

@@ -1,9 +1,8 @@
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { Db } from '../db/database.ts';
-import { createDeployTargetStore } from '../db/deploy-targets.ts';
+import { prepareDeployRun, type DeployRunOptions } from '../activities/control/deploy-plans.ts';
 import {
   mergeShardProgress,
-  planShards,
   type DeployProgress,
   type DeployTarget,
   type ShardProgress,
@@ -14,17 +13,10 @@ import { CONTROL_TASK_QUEUE } from '../domain/task-queues.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
 import { pendingActivities } from './temporal-views.ts';
 
-export type DeployRunOptions = {
-  /** Targets per shard (child workflow); at most 500. */
-  shardSize: number;
-  /** Continue-as-new threshold of a run's history, in events; tests set it low. */
-  historyLimit?: number | undefined;
-};
+export type { DeployRunOptions };
 
 /**
- * Starts a deploy run: stores its planned targets (the run's workflows read them back by
- * position range, so no payload grows with the fleet), cuts the waves into shards and starts
- * the run's workflow.
+ * Starts a deploy run: stores its plan (see prepareDeployRun) and starts the run's workflow.
  */
 export const startDeployRun = async (
   deps: { db: Db; temporal: Client },
@@ -39,20 +31,7 @@ export const startDeployRun = async (
     memo: Record<string, string>;
   },
 ): Promise<void> => {
-  const doneBefore = run.doneBefore ?? new Map<string, string>();
-  await createDeployTargetStore(deps.db).savePlan(run.runId, run.waves, doneBefore);
-  const flat = run.waves.flat();
-  const input: BulkDeployInput = {
-    releaseId: run.releaseId,
-    strategy: run.strategy,
-    shards: planShards(
-      run.waves.map((w) => w.length),
-      options.shardSize,
-      (position) => doneBefore.has(flat[position]?.id ?? ''),
-    ),
-    total: flat.length,
-    ...(options.historyLimit === undefined ? {} : { historyLimit: options.historyLimit }),
-  };
+  const input: BulkDeployInput = await prepareDeployRun(deps.db, options, run);
   await deps.temporal.workflow.start('bulkDeployWorkflow', {
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: run.runId,

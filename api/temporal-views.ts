@@ -73,7 +73,7 @@ const { PendingActivityState } = proto.temporal.api.enums.v1;
  * Kinds whose runs answer a `progress` query and, when they fail, carry their final progress
  * as the failure's first detail (the cluster workflows: which steps were done and undone).
  */
-const PROGRESS_KINDS = ['create-cluster', 'delete-cluster', 'clone', 'clone-cluster'];
+const PROGRESS_KINDS = ['create-cluster', 'delete-cluster', 'maintenance', 'clone', 'clone-cluster'];
 const PROGRESS_QUERY_TIMEOUT_MS = 5_000;
 
 /** A closed run is queried by replaying it on a worker: bounded, and absent if none answers. */
@@ -220,10 +220,18 @@ export const listRuns = async (
     status?: RunStatus | undefined;
     limit: number;
     cursor?: string | undefined;
+    /** Only runs whose id starts with one of these (a schedule's runs); made of validated ids only. */
+    idPrefixes?: readonly string[] | undefined;
   },
 ): Promise<{ items: RunSummary[]; nextCursor: string | null }> => {
   // Kinds and statuses come from closed enums, so nothing a caller typed reaches the query.
-  const prefixes = (filter.kind ? [filter.kind] : kinds).map((k) => `WorkflowId STARTS_WITH '${k}:'`);
+  const prefixes = (
+    filter.idPrefixes
+      ? filter.idPrefixes.filter((p) => !filter.kind || p.startsWith(`${filter.kind}:`))
+      : (filter.kind ? [filter.kind] : kinds).map((k) => `${k}:`)
+  ).map((p) => `WorkflowId STARTS_WITH '${p}'`);
+  // A kind the prefixes exclude: nothing can match.
+  if (prefixes.length === 0) return { items: [], nextCursor: null };
   const query = [
     `(${prefixes.join(' OR ')})`,
     filter.status

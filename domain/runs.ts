@@ -8,6 +8,7 @@ export const RunKind = z.enum([
   'deploy',
   'create-cluster',
   'delete-cluster',
+  'maintenance',
   'clone',
   'clone-cluster',
 ]);

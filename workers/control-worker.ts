@@ -4,6 +4,8 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createCloneActivities } from '../activities/control/clones.ts';
 import { createClusterLifecycleActivities } from '../activities/control/clusters.ts';
 import { createControlActivities } from '../activities/control/index.ts';
+import { createDeployPlanActivities, type DeployRunOptions } from '../activities/control/deploy-plans.ts';
+import { createMaintenanceActivities } from '../activities/control/maintenance.ts';
 import type { Db } from '../db/database.ts';
 import { CONTROL_TASK_QUEUE } from '../domain/task-queues.ts';
 
@@ -16,6 +18,10 @@ export const createControlWorker = async (opts: {
   db: Db;
   identity?: string;
   discoveryIntervalSeconds?: number;
+  /** Wall time of maintenance's expiry checks; tests move it. */
+  now?: () => Date;
+  /** Shards of the rollouts schedules start; default 500 targets. */
+  deployRuns?: DeployRunOptions;
 }): Promise<Worker> =>
   Worker.create({
     connection: opts.connection,
@@ -31,6 +37,12 @@ export const createControlWorker = async (opts: {
           : { discoveryIntervalSeconds: opts.discoveryIntervalSeconds }),
       }),
       ...createClusterLifecycleActivities({ db: opts.db }),
+      ...createMaintenanceActivities({
+        db: opts.db,
+        temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
+        ...(opts.now ? { now: opts.now } : {}),
+      }),
+      ...createDeployPlanActivities({ db: opts.db, deployRuns: opts.deployRuns }),
       ...createCloneActivities({ db: opts.db }),
     },
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -5,6 +5,8 @@ export { createClusterWorkflow } from './create-cluster.ts';
 export { deleteClusterWorkflow } from './delete-cluster.ts';
 export { deployShardWorkflow } from './deploy-shard.ts';
 export { discoverSiteWorkflow } from './discovery.ts';
+export { maintenanceWorkflow } from './maintenance.ts';
 export { pingSiteWorkflow } from './ping-site.ts';
 export { releaseWorkflow } from './release.ts';
+export { scheduledDeployWorkflow } from './scheduled-deploy.ts';
 export { siteCheckInWorkflow } from './site-check-in.ts';

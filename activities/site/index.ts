@@ -4,7 +4,8 @@ import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.t
 import { parseCloudContext } from '../../domain/cluster-specs.ts';
 import type { DiscoveredCluster } from '../../domain/clusters.ts';
 import type { DeployTarget } from '../../domain/deployments.ts';
-import { DroverError, ErrorType } from '../../domain/errors.ts';
+import type { DriftCheck } from '../../domain/maintenance.ts';
+import { DroverError, ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../../domain/errors.ts';
 import { releaseWorkflowId, renderForCluster, type ClusterFacts } from '../../domain/releases.ts';
 import type { ReleaseContent } from '../../workflows/release.ts';
 import type { PingResult } from '../../domain/runs.ts';
@@ -18,6 +19,8 @@ import {
   verifyDeployment,
 } from '../../kube/deploy.ts';
 import { discoverKubeconfigClusters } from '../../kube/inventory.ts';
+import { checkAndRepairDrift } from '../../kube/drift.ts';
+import type { Manifest } from '../../kube/apply.ts';
 import { classified } from '../errors.ts';
 import { withHeartbeat } from '../heartbeat.ts';
 import { cloudKubeCredentials, createCloudActivities, discoverCloudClusters } from './clouds.ts';
@@ -88,6 +91,16 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
     return createKubeClient({ kubeconfigPath: deps.kubeconfigPath, context: target.context });
   };
   const releaseContent = createReleaseCache();
+  /** This cluster's rendering of the release, as every deploy and drift check of it sees it. */
+  const renderedRelease = async (target: DeployTarget, releaseId: string): Promise<Manifest[]> => {
+    if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
+    const facts: ClusterFacts = { name: target.name, labels: target.labels };
+    const content = await releaseContent(deps.temporal, releaseId);
+    return renderForCluster(content.objects, content.overrides, facts).map((object, index) => ({
+      index,
+      object,
+    }));
+  };
   const stateDir = () => {
     if (!deps.stateDir) throw new Error('sub-manager has no state directory for snapshots');
     return deps.stateDir;
@@ -131,14 +144,7 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
       readiness: boolean;
     }): Promise<{ applied: number; changed: number }> {
       return withHeartbeat(async () => {
-        if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
-        const facts: ClusterFacts = { name: input.target.name, labels: input.target.labels };
-        const content = await releaseContent(deps.temporal, input.releaseId);
-        const rendered = { objects: renderForCluster(content.objects, content.overrides, facts) };
-        const manifests = rendered.objects.map((object, index) => ({
-          index,
-          object: object,
-        }));
+        const manifests = await renderedRelease(input.target, input.releaseId);
         const client = await clusterClient(input.target);
         const snapshot = await snapshotOnce(stateDir(), snapshotKey(input.runId, input.target.id), () =>
           snapshotObjects(client, manifests),
@@ -149,6 +155,31 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
           throw new DroverError(ErrorType.Unavailable, `not verified yet: ${verdict.problems.join('; ')}`);
         }
         return { applied: result.applied.length, changed: result.applied.filter((o) => o.changed).length };
+      });
+    },
+
+    /**
+     * Whether the cluster still holds what drover applied of a release (see kube/drift.ts); under
+     * `repair`, re-applies what drifted. What no retry can fix (no rights, an invalid object) is
+     * the check's result; an unreachable cluster fails the attempt, and Temporal retries it.
+     */
+    async checkDrift(input: {
+      target: DeployTarget;
+      releaseId: string;
+      repair: boolean;
+    }): Promise<DriftCheck> {
+      return withHeartbeat(async () => {
+        const manifests = await renderedRelease(input.target, input.releaseId);
+        const client = await clusterClient(input.target);
+        try {
+          return await checkAndRepairDrift(client, manifests, {
+            releaseId: input.releaseId,
+            repair: input.repair,
+          });
+        } catch (err) {
+          if (!(err instanceof DroverError) || !NON_RETRYABLE_ERROR_TYPES.includes(err.type)) throw err;
+          return { status: 'error', checked: manifests.length, objects: [], error: err.message };
+        }
       });
     },
 

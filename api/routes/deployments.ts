@@ -1,27 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createClusterStore } from '../../db/clusters.ts';
-import { createReleaseStore } from '../../db/releases.ts';
-import { DeploymentRequest, planWaves } from '../../domain/deployments.ts';
-import { DroverError, ErrorType } from '../../domain/errors.ts';
+import { planDeployment } from '../../activities/control/deploy-plans.ts';
+import { DeploymentRequest } from '../../domain/deployments.ts';
 import { runIdFor } from '../../domain/runs.ts';
 import { startDeployRun } from '../deploy-runs.ts';
 import { ErrorBody } from '../errors.ts';
-import { selectorFrom } from './clusters.ts';
 import type { AppDeps } from '../app.ts';
-
-/** Runs shard into child workflows of 500 targets, so this bounds only the API's own work. */
-const MAX_TARGETS = 20_000;
 
 const PlannedTarget = z.object({ id: z.string(), name: z.string(), site: z.string() });
 
 export const deploymentRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    const clusters = createClusterStore(deps.db);
-    const releases = createReleaseStore(deps.db);
-
     app.post(
       '/deployments',
       {
@@ -51,40 +42,12 @@ export const deploymentRoutes =
       },
       async (request, reply) => {
         const body = request.body;
-        try {
-          await releases.get(body.releaseId);
-        } catch (err) {
-          if (err instanceof DroverError && err.type === ErrorType.NotFound) {
-            throw new DroverError(ErrorType.NotFound, err.message, { field: 'body.releaseId' });
-          }
-          throw err;
-        }
-        body.strategy.waves.forEach((w, i) => {
-          if ('selector' in w) selectorFrom(w.selector, `body.strategy.waves.${i}.selector`);
-        });
-        const targets = await clusters.placementWithLabels({
-          clusterIds: body.placement.clusterIds,
-          selector: selectorFrom(body.placement.selector, 'body.placement.selector'),
-          sites: body.placement.sites,
-        });
-        if (targets.length === 0) {
-          throw new DroverError(ErrorType.BadInput, 'the placement selects no cluster', {
-            field: 'body.placement',
-          });
-        }
-        if (targets.length > MAX_TARGETS) {
-          throw new DroverError(
-            ErrorType.BadInput,
-            `the placement selects ${targets.length} clusters; at most ${MAX_TARGETS.toLocaleString('en')} per deployment`,
-            { field: 'body.placement' },
-          );
-        }
-        const waves = planWaves(targets, body.strategy.waves);
+        const { count, waves } = await planDeployment(deps.db, body, 'body');
         if (body.dryRun) {
           return reply.status(200).send({
             dryRun: true as const,
             releaseId: body.releaseId,
-            count: targets.length,
+            count,
             waves: waves.map((w) => w.map((t) => ({ id: t.id, name: t.name, site: t.site }))),
           });
         }
@@ -99,7 +62,7 @@ export const deploymentRoutes =
         deps.metrics.runsStarted.inc({ kind: 'deploy' });
         return reply.status(202).send({
           runId,
-          count: targets.length,
+          count,
           waves: waves.map((w) => w.length),
           links: { self: `/v1/runs/${runId}` },
         });

@@ -9,6 +9,7 @@ import { createDeployTargetStore } from '../../db/deploy-targets.ts';
 import { TargetState, type TargetProgress } from '../../domain/deployments.ts';
 import { startSuccessorRun } from '../run-successor.ts';
 import { describeRun, listRuns } from '../temporal-views.ts';
+import { ScheduleId, scheduledRunPrefixes } from '../../domain/schedules.ts';
 import type { AppDeps } from '../app.ts';
 
 const Params = z.object({ id: RunId });
@@ -54,6 +55,7 @@ export const runRoutes =
             status: RunStatus.optional().describe('only runs in this status'),
             limit: z.coerce.number().int().min(1).max(1000).default(50),
             cursor: z.string().max(4096).optional().describe('`nextCursor` of the previous page'),
+            schedule: ScheduleId.optional().describe('only runs this schedule started'),
           }),
           response: {
             200: z.object({ items: z.array(RunSummary), nextCursor: z.string().nullable() }),
@@ -61,7 +63,11 @@ export const runRoutes =
           },
         },
       },
-      async (request) => listRuns(deps.temporal, RunKind.options, request.query),
+      async (request) =>
+        listRuns(deps.temporal, RunKind.options, {
+          ...request.query,
+          idPrefixes: request.query.schedule ? scheduledRunPrefixes(request.query.schedule) : undefined,
+        }),
     );
 
     app.get(
