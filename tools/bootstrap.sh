@@ -84,7 +84,13 @@ fi
 # --- PostgreSQL server, for the tests ------------------------------------------------------------
 if [[ $want_test == 1 ]]; then
   find_pg() {
-    if command -v initdb >/dev/null && command -v postgres >/dev/null; then dirname "$(command -v initdb)"; return; fi
+    # Resolved, so a warm run finds the real directory, not its own links in .tools/bin
+    # (linking those to themselves would leave loops).
+    local p
+    if p="$(command -v initdb)" && p="$(readlink -f "$p")" && [[ "$(dirname "$p")" != "$bin" && -x "$(dirname "$p")/postgres" ]]; then
+      dirname "$p"
+      return
+    fi
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
   }
   pgbin="$(find_pg)"
@@ -111,4 +117,20 @@ if [[ $want_test == 1 ]]; then
     "$tools/venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" || die "could not install moto[server] $MOTO_VERSION"
   fi
   say "moto $MOTO_VERSION"
+
+  # iproute2 and nftables: the isolated-site tests put each site in a network namespace whose
+  # firewall lets out only Temporal (test/e2e/netns-sites.test.ts; they skip, loudly, without).
+  netns_missing=()
+  command -v ip >/dev/null || netns_missing+=(iproute2)
+  command -v nft >/dev/null || netns_missing+=(nftables)
+  if [[ ${#netns_missing[@]} -gt 0 ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+      say "installing ${netns_missing[*]} from Debian's packages (site network tests)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >/dev/null
+      apt-get install -y -qq "${netns_missing[@]}" >/dev/null || die "could not install ${netns_missing[*]}"
+    else
+      say "no ${netns_missing[*]}: the site network tests will be skipped (they need root and both)"
+    fi
+  fi
 fi
