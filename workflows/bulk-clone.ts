@@ -22,6 +22,7 @@ import {
   type PlanProblem,
 } from '../domain/clones.ts';
 import { allowedFailures, emptyCounts, type WaveProgress } from '../domain/deployments.ts';
+import type { MigrationReport } from '../domain/workload-migration.ts';
 import { ErrorType } from '../domain/errors.ts';
 import { failureMessage } from './cloud-steps.ts';
 import {
@@ -57,6 +58,15 @@ export const setConcurrencyUpdate = defineUpdate<CloneRunProgress, [{ maxParalle
 );
 
 const MAX_PARALLEL = 50;
+/** Notes per clone the run keeps: the clone's own run has them all, and 200 clones must fit a query. */
+const NOTES_IN_RUN = 3;
+
+const brief = (report: MigrationReport | null): MigrationReport | null =>
+  report && {
+    ...report,
+    notes: report.notes.slice(0, NOTES_IN_RUN),
+    notesOmitted: report.notesOmitted + Math.max(0, report.notes.length - NOTES_IN_RUN),
+  };
 const TERMINAL: ClonePhase[] = ['rejected', 'planned', 'succeeded', 'rolled-back', 'cancelled'];
 
 export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRunProgress> {
@@ -235,7 +245,7 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
       t.state = 'succeeded';
       t.step = null;
       t.clone = result.clone;
-      t.migrated = result.migrated;
+      t.migrated = brief(result.migrated);
     } catch (err) {
       if (isCancellation(err)) {
         t.state = 'failed';
@@ -247,7 +257,7 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
       // The clone deleted what it made; its last known state says so.
       const details = (err as { cause?: { details?: unknown[] } }).cause?.details;
       const last = details?.[0] as CloneClusterProgress | undefined;
-      if (last?.migrated) t.migrated = last.migrated;
+      if (last?.migrated) t.migrated = brief(last.migrated);
       // A clone whose own undo did not finish is still there: rollback must find it.
       const undone = last?.undone.some((s) => s.step === 'delete-clone' && s.state === 'done') ?? false;
       if (last?.clone.clusterId && !undone) t.clone = last.clone;
@@ -353,6 +363,7 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
     } catch (err) {
       error = failureMessage(err);
       planning = { ok: false, plans, problems, error };
+      if (isCancellation(err)) throw err;
       phase = 'rejected';
       await condition(allHandlersFinished);
       throw ApplicationFailure.create({

@@ -490,6 +490,19 @@ describe('single clone', () => {
     });
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.field).toBe('body.source.clusterId');
+    const none = await api.call<{ error: { field: string } }>('POST', '/v1/clones:bulk', {
+      source: { selector: 'env=nowhere' },
+      target: { site: targetSite, account: 'sandbox-gke' },
+      dryRun: true,
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.field).toBe('body.source');
+    const badSelector = await api.call<{ error: { field: string } }>('POST', '/v1/clones:bulk', {
+      source: { selector: 'env in (prod' },
+      target: { site: targetSite, account: 'sandbox-gke' },
+    });
+    expect(badSelector.status).toBe(400);
+    expect(badSelector.body.error.field).toMatch(/^body\.source\.selector/);
     expect(eks.all()).toHaveLength(4);
   }, 120_000);
 });
