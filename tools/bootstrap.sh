@@ -18,6 +18,14 @@ want_test=0
 say() { echo "bootstrap: $*" >&2; }
 die() { echo "bootstrap: error: $*" >&2; exit 1; }
 
+# Registries are reached with the system trust store, which may hold a proxy's CA that Node
+# and pip do not read on their own.
+system_ca=/etc/ssl/certs/ca-certificates.crt
+if [[ -f "$system_ca" ]]; then
+  export NODE_EXTRA_CA_CERTS="${NODE_EXTRA_CA_CERTS:-$system_ca}"
+  export PIP_CERT="${PIP_CERT:-$system_ca}"
+fi
+
 NODE_MAJOR=24
 NODE_VERSION="${DROVER_NODE_VERSION:-24.21.0}"
 
@@ -52,7 +60,7 @@ say "node $("$bin/node" --version)"
 lock_hash="$(sha256sum "$root/package-lock.json" | cut -c1-16)"
 if [[ ! -d "$root/node_modules" || "$(cat "$tools/npm-ci.stamp" 2>/dev/null)" != "$lock_hash" ]]; then
   say "npm ci"
-  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$root" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
   echo "$lock_hash" > "$tools/npm-ci.stamp"
 fi
 
