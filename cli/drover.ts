@@ -14,6 +14,7 @@ import {
   type ApiClient,
   type CliSettings,
 } from './client.ts';
+import { addMaintenanceCommands } from './maintenance.ts';
 
 /** `drover`: a thin client of the REST API. Everything it does, the API does. */
 const program = new Command()
@@ -1090,6 +1091,8 @@ program
       process.exitCode = await watchRun(started.runId);
     },
   );
+
+addMaintenanceCommands(program, { api, asJson, print, table, ago, fail, watchRun });
 
 program
   .command('login')
