@@ -261,14 +261,12 @@ export const cloneRoutes =
           });
         }
         if (!planning.ok) refuse(runId, planning, shape);
-        return reply
-          .status(202)
-          .send({
-            runId,
-            planned: true,
-            plan: planning.plans[0] ?? null,
-            links: { self: `/v1/runs/${runId}` },
-          });
+        return reply.status(202).send({
+          runId,
+          planned: true,
+          plan: planning.plans[0] ?? null,
+          links: { self: `/v1/runs/${runId}` },
+        });
       },
     );
 
