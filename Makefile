@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE := node --disable-warning=ExperimentalWarning
 
-.PHONY: up test check bootstrap typecheck lint format sub-manager bench clean
+.PHONY: up test check bootstrap typecheck lint format sub-manager bench clean netns-demo
 
 ## up: start drover on the embedded default (Temporal dev server, PGlite, sandbox site `local`)
 up:
@@ -36,6 +36,11 @@ format:
 sub-manager:
 	@tools/bootstrap.sh
 	DROVER_SITE=$(or $(SITE),local) DROVER_HOME=$${DROVER_HOME:-$(CURDIR)/.drover} $(NODE) sub-manager/main.ts
+
+## netns-demo: (root) two sites in isolated network namespaces, reaching only Temporal, plus `make up`
+netns-demo:
+	@tools/bootstrap.sh --test
+	@$(NODE) sandbox/netns-demo.ts
 
 clean:
 	rm -rf node_modules .tools

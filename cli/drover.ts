@@ -70,7 +70,7 @@ const describeRun = (run: Run): string => {
   if (run.closedAt) lines.push(`closed   ${run.closedAt}`);
   for (const p of run.pending) {
     lines.push(
-      `pending  ${p.activity}: ${p.state} since ${ago(p.since)} (attempt ${p.attempt})${p.lastFailure ? ` — ${p.lastFailure}` : ''}`,
+      `pending  ${p.activity}${p.target ? ` ${p.target}` : ''}: ${p.state} since ${ago(p.since)} (attempt ${p.attempt})${p.lastFailure ? ` — ${p.lastFailure}` : ''}`,
     );
   }
   if (run.error) lines.push(`error    ${run.error}`);
