@@ -308,3 +308,51 @@ describe('a discovery schedule', () => {
     await api.temporal.workflow.getHandle(runs[0]?.id ?? '').terminate('test over');
   }, 30_000);
 });
+
+describe('a deploy schedule', () => {
+  it('plans when it fires: a placement that selects nothing then fails that run, saying why', async () => {
+    const release = await api.call<{ id: string }>('POST', '/v1/releases', {
+      name: 'nothing',
+      manifests: 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x, namespace: default }\n',
+    });
+    expect(release.status).toBe(201);
+    const id = `deploy-${tag}`;
+    const res = await create({
+      id,
+      spec: { cron: ['@yearly'] },
+      action: {
+        kind: 'deploy',
+        deployment: { releaseId: release.body.id, placement: { selector: 'nobody=here' } },
+      },
+    });
+    // Nothing matches now, and that is fine: the placement is resolved when the schedule fires.
+    expect(res.status).toBe(201);
+    expect((await api.call('POST', `/v1/schedules/${id}/trigger`)).status).toBe(202);
+    let runs: RunSummary[] = [];
+    await waitUntil(
+      'the failed rollout',
+      async () => (runs = await runsOf(id)).some((r) => r.status === 'failed'),
+      20_000,
+    );
+    expect(runs[0]?.id).toMatch(new RegExp(`^deploy:${id}\\.scheduled-`));
+    const run = await api.call<Run>('GET', `/v1/runs/${runs[0]?.id ?? ''}`);
+    expect(run.body).toMatchObject({ kind: 'deploy', status: 'failed' });
+    expect(run.body.error).toContain('the placement selects no cluster');
+  }, 40_000);
+});
+
+it('documents the schedule routes in the OpenAPI document', async () => {
+  const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+    paths: Record<string, unknown>;
+  }>();
+  expect(Object.keys(doc.paths)).toEqual(
+    expect.arrayContaining([
+      '/v1/schedules',
+      '/v1/schedules/{id}',
+      '/v1/schedules/{id}/trigger',
+      '/v1/schedules/{id}/backfill',
+      '/v1/maintenance',
+      '/v1/drift',
+    ]),
+  );
+});
