@@ -43,6 +43,8 @@ export type MaintenanceInput = ScheduledBy & {
   spec: MaintenanceSpec;
   /** Drift pairs per page (a page is checked, then recorded). */
   pageSize?: number;
+  /** Continue as new past this many history events; tests set it low. */
+  historyLimit?: number;
   carried?: Carried;
 };
 
@@ -245,7 +247,10 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
         });
         cursor = page.next;
         const info = workflowInfo();
-        if (cursor && (info.continueAsNewSuggested || info.historyLength > HISTORY_LIMIT)) {
+        if (
+          cursor &&
+          (info.continueAsNewSuggested || info.historyLength > (input.historyLimit ?? HISTORY_LIMIT))
+        ) {
           await continueAsNew<typeof maintenanceWorkflow>({
             ...input,
             carried: { report, driftCursor: cursor },

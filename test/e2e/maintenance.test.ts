@@ -25,13 +25,13 @@ import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.t
 import { cloudProviderFactories } from '../../clouds/factories.ts';
 import type { DriftReportRow } from '../../db/maintenance.ts';
 import type { Run } from '../../domain/runs.ts';
-import { siteTaskQueue } from '../../domain/task-queues.ts';
+import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../../domain/task-queues.ts';
 import { SandboxCloud } from '../../sandbox/clouds/core.ts';
 import { startEksSandbox } from '../../sandbox/clouds/eks.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
 import type { DeployProgress } from '../../workflows/bulk-deploy.ts';
-import type { MaintenanceReport } from '../../workflows/maintenance.ts';
+import type { MaintenanceInput, MaintenanceReport } from '../../workflows/maintenance.ts';
 import { siteKubeconfig, startApi, type ApiHarness } from '../support/drover.ts';
 import { temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
 
@@ -315,6 +315,27 @@ describe('drift', () => {
     expect(stored.body.items[0]?.status).toBe('repaired');
     const again = await maintain({ drift: { policy: 'report', placement: { selector: 'app=shop' } } });
     expect(again.drift?.counts).toEqual({ 'in-sync': 2, drifted: 0, repaired: 0, error: 0 });
+  }, 120_000);
+
+  it('pages through the fleet and continues as new between pages without losing count', async () => {
+    const input: MaintenanceInput = {
+      spec: { drift: { policy: 'report', maxParallel: 10 } },
+      pageSize: 1,
+      historyLimit: 5,
+    };
+    const runId = `maintenance:paged-${site}`;
+    await api.temporal.workflow.start('maintenanceWorkflow', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: runId,
+      args: [input],
+    });
+    const done = await finished<MaintenanceReport>(runId);
+    expect(done.result.drift).toMatchObject({ checked: 2, counts: { 'in-sync': 2 } });
+    const { runId: last } = await api.temporal.workflow.getHandle(runId).describe();
+    const history = await api.temporal.workflow.getHandle(runId, last).fetchHistory();
+    expect(
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId,
+    ).toBeTruthy();
   }, 120_000);
 });
 
