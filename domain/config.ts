@@ -43,6 +43,8 @@ const ControlWorkerEnv = z.object({
   ...database,
   /** How often each site's clusters are rediscovered (a Temporal Schedule per site). */
   DROVER_DISCOVERY_INTERVAL_SECONDS: z.coerce.number().int().min(10).default(600),
+  /** Targets per shard of the rollouts schedules start (the API's setting of the same name). */
+  DROVER_DEPLOY_SHARD_SIZE: z.coerce.number().int().min(1).max(500).default(500),
 });
 
 const SubManagerEnv = z.object({

@@ -20,6 +20,7 @@ const worker = await createControlWorker({
   namespace: temporal.namespace,
   db,
   discoveryIntervalSeconds: config.DROVER_DISCOVERY_INTERVAL_SECONDS,
+  deployRuns: { shardSize: config.DROVER_DEPLOY_SHARD_SIZE },
 });
 
 onShutdown(logger, async () => {
