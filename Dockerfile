@@ -31,6 +31,7 @@ COPY api/ ./api/
 COPY runtime/ ./runtime/
 COPY cli/ ./cli/
 COPY kube/ ./kube/
+COPY clouds/ ./clouds/
 COPY sandbox/ ./sandbox/
 # DROVER_HOME is the one place drover writes (the generated admin token); `node` is uid 1000.
 RUN mkdir -p /var/lib/drover && chown node:node /var/lib/drover
