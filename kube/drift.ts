@@ -73,6 +73,20 @@ export const diffValues = (live: unknown, desired: unknown, path = ''): FieldDri
   return [{ path: path || '(object)', live: show(live), desired: show(desired) }];
 };
 
+/**
+ * A Secret's values never leave the site: drift findings go to workflow history, the database
+ * and the API. The path says what differs; the values are hidden.
+ */
+const HIDDEN = '(secret value hidden)';
+export const hideSecretValues = (kind: string, fields: FieldDrift[]): FieldDrift[] =>
+  kind === 'Secret'
+    ? fields.map((f) =>
+        /^(data|stringData)\b/.test(f.path) || f.path === '(object)'
+          ? { path: f.path, live: HIDDEN, desired: HIDDEN }
+          : f,
+      )
+    : fields;
+
 export type DriftOptions = {
   releaseId: string;
   /** For namespaced objects without metadata.namespace; default `default`. */
@@ -117,7 +131,7 @@ export const detectDrift = async (
     }
     const target = wouldBeByIndex.get(m.index);
     if (!target) continue;
-    const fields = diffValues(comparable(live), comparable(target));
+    const fields = hideSecretValues(ref.kind, diffValues(comparable(live), comparable(target)));
     if (fields.length > 0) {
       objects.push({
         ...where,

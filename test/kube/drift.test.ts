@@ -173,4 +173,33 @@ describe('on a real API server', () => {
       error: null,
     });
   });
+
+  it('names the fields of a Secret that drifted but never their values', async () => {
+    const secretRelease = parseManifests(`
+apiVersion: v1
+kind: Secret
+metadata: { name: db, namespace: drift }
+stringData: { password: hunter2-original }
+`);
+    await deployToCluster(client, secretRelease, { releaseId: RELEASE_ID });
+    const changed = Buffer.from('hunter2-changed').toString('base64');
+    await kubectl([
+      'patch',
+      'secret',
+      'db',
+      '-n',
+      'drift',
+      '--type=merge',
+      '-p',
+      `{"data":{"password":"${changed}"}}`,
+    ]);
+    const check = await checkAndRepairDrift(client, secretRelease, { releaseId: RELEASE_ID, repair: false });
+    expect(check.status).toBe('drifted');
+    expect(check.objects[0]?.fields).toEqual([
+      { path: 'data.password', live: '(secret value hidden)', desired: '(secret value hidden)' },
+    ]);
+    const text = JSON.stringify(check);
+    for (const secret of [changed, Buffer.from('hunter2-original').toString('base64'), 'hunter2'])
+      expect(text).not.toContain(secret);
+  });
 });
