@@ -11,8 +11,9 @@
  * - Long-running operations: create/delete start an ARM poller; its serialized state (URLs and
  *   status only, never a credential) is the CloudOperation token. `getOperation` restores the
  *   poller and polls exactly once.
- * - Resource group: the adapter's `resourceGroup`, or `extras.aks.resourceGroup` on creates.
- *   describe/list/delete/access take no extras and use the adapter's group.
+ * - Resource group: the adapter's `resourceGroup`. describe/list/delete/access take no extras,
+ *   so a create in another group (`extras.aks.resourceGroup`) could never be found, polled to
+ *   ready or deleted again: it is refused as Invalid (one adapter, one group — an account each).
  * - Create semantics: ARM's PUT is create-or-update, so the adapter GETs first and fails with
  *   Conflict when the name is taken — drover's create never silently updates.
  * - System pools: AKS needs at least one System-mode pool. Pools with `system: true` are System;
@@ -78,7 +79,7 @@ export class StaticTokenCredential implements TokenCredential {
 
 export interface AksProviderOptions {
   subscriptionId: string;
-  /** The resource group clusters live in; `extras.aks.resourceGroup` overrides it on creates. */
+  /** The resource group clusters live in (`extras.aks.resourceGroup` may only repeat it). */
   resourceGroup: string;
   /** ARM endpoint; default https://management.azure.com. The sandbox's URL in tests. */
   endpoint?: string;
@@ -380,7 +381,7 @@ export class AksProvider implements CloudProvider {
   }
 
   async createCluster(spec: ClusterSpec): Promise<CloudOperation> {
-    const resourceGroup = spec.extras.aks?.resourceGroup ?? this.#resourceGroup;
+    const resourceGroup = this.#groupOf(spec.extras);
     const location = normalizeLocation(spec.location);
     const systemIndex = spec.nodePools.some((p) => p.system)
       ? -1
@@ -430,7 +431,7 @@ export class AksProvider implements CloudProvider {
     pool: NodePoolSpec,
     extras: ProviderExtras,
   ): Promise<CloudOperation> {
-    const resourceGroup = extras.aks?.resourceGroup ?? this.#resourceGroup;
+    const resourceGroup = this.#groupOf(extras);
     const base = {
       kind: 'create-node-pool' as const,
       location: normalizeLocation(location),
@@ -551,7 +552,13 @@ export class AksProvider implements CloudProvider {
     } catch (err) {
       throw toDroverError(err, context);
     }
-    const doc: unknown = parseYaml(kubeconfig);
+    let doc: unknown;
+    try {
+      doc = parseYaml(kubeconfig);
+    } catch {
+      // The parser quotes the offending line, which may hold the token: never pass its message on.
+      throw new DroverError(ErrorType.Unavailable, `${context}: AKS returned a kubeconfig that is not YAML`);
+    }
     if (!isRecord(doc))
       throw new DroverError(ErrorType.Unavailable, `${context}: the kubeconfig is not a mapping`);
     const ctx = named(doc.contexts, doc['current-context'])?.context;
@@ -597,6 +604,18 @@ export class AksProvider implements CloudProvider {
       token: token.token,
       expiresAt: new Date(token.expiresOnTimestamp).toISOString(),
     };
+  }
+
+  /** The adapter's resource group; another one in the extras is Invalid (see the header). */
+  #groupOf(extras: ProviderExtras): string {
+    const asked = extras.aks?.resourceGroup;
+    if (asked !== undefined && asked !== this.#resourceGroup)
+      throw new DroverError(
+        ErrorType.Invalid,
+        `this AKS account manages resource group '${this.#resourceGroup}', not '${asked}' (one account per group)`,
+        { field: 'extras.aks.resourceGroup' },
+      );
+    return this.#resourceGroup;
   }
 
   /** GET a cluster; null when ARM says 404. */

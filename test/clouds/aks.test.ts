@@ -356,6 +356,23 @@ describe('AKS adapter', () => {
     expect(spotSystem.message).toMatch(/Spot/);
   });
 
+  it('refuses a resource group other than its own: it could never find, poll or delete that cluster', async () => {
+    const before = cloud.calls.get('createCluster') ?? 0;
+    const name = unique('rg');
+    const other = await rejection(
+      provider.createCluster({ ...spec(name), extras: { aks: { resourceGroup: 'elsewhere' } } }),
+    );
+    expect(other).toMatchObject({ type: 'Invalid', field: 'extras.aks.resourceGroup' });
+    const pool = await rejection(
+      provider.createNodePool(LOCATION, name, spec(name).nodePools[0]!, {
+        aks: { resourceGroup: 'elsewhere' },
+      }),
+    );
+    expect(pool).toMatchObject({ type: 'Invalid', field: 'extras.aks.resourceGroup' });
+    expect(cloud.calls.get('createCluster') ?? 0).toBe(before);
+    expect(cloud.all().filter((c) => c.name === name)).toEqual([]);
+  });
+
   it('serializes operations into tokens another adapter resumes, without the credential', async () => {
     const name = unique('resume');
     const op = await provider.createCluster(spec(name));
