@@ -110,7 +110,14 @@ export const readCloudAccountsFile = async (path: string): Promise<CloudAccountC
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const parsed = CloudAccountsFile.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // V8 quotes the text around the error, which in this file may be a secret: say no more.
+    throw new Error(`${path}: not valid JSON`);
+  }
+  const parsed = CloudAccountsFile.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`${path}: not a clouds file: ${problems}`);
