@@ -88,7 +88,8 @@ export const clusterExpiry = (cluster: {
  * every entry is taken as supported. Update when a minor is released.
  */
 export const UPSTREAM_END_OF_LIFE: Readonly<Record<string, string>> = {
-  '1.30': '2025-07-15',
+  '1.30': '2025-06-28',
+  '1.31': '2025-10-28',
   '1.32': '2026-02-28',
   '1.33': '2026-06-28',
   '1.34': '2026-10-27',

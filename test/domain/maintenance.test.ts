@@ -78,7 +78,7 @@ describe('version support', () => {
     expect(at('v1.36.1')).toMatchObject({ status: 'supported', endOfLife: '2027-06-28' });
     expect(at('v1.35.2', new Date('2026-06-01T00:00:00Z')).status).toBe('supported');
     // Older than a minor past its end: past it too. Newer than the table: taken as supported.
-    expect(at('v1.31.9').status).toBe('unsupported');
+    expect(at('v1.31.9')).toMatchObject({ status: 'unsupported', endOfLife: '2025-10-28' });
     expect(at('v1.29.0').status).toBe('unsupported');
     expect(at('v1.40.0').status).toBe('supported');
     expect(at(null).status).toBe('unknown');
