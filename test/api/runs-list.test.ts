@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
-import type { Run } from '../../domain/runs.ts';
+import { RunKind, type Run } from '../../domain/runs.ts';
 import { freePort } from '../support/services.ts';
 import { freshPostgres, temporalClient, uniq, waitUntil } from '../support/env.ts';
 
@@ -108,7 +108,8 @@ describe('GET /v1/runs', () => {
     expect(all.status).toBe(200);
     expect(all.body.items.map((r) => r.id)).toEqual(expect.arrayContaining(pings));
     for (const r of all.body.items)
-      expect(['ping', 'discovery', 'deploy', 'site-check-in']).toContain(r.kind);
+      // Other suites share the namespace: any kind of run may be listed, but as a known kind.
+      expect(RunKind.options).toContain(r.kind);
   }, 30_000);
 
   it('lists a terminated run under its status', async () => {
