@@ -112,7 +112,13 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
   };
   const allowed = allowedFailures(strategy.failureBudget, input.total);
   const waveCount = shards.reduce((n, s) => Math.max(n, s.wave + 1), 0);
-  let active: { index: number; handle: ChildWorkflowHandle<typeof deployShardWorkflow> } | null = null;
+  let active: {
+    index: number;
+    handle: ChildWorkflowHandle<typeof deployShardWorkflow>;
+    /** Resume decisions sent to this shard (with the last one's choice), to tell whether it applied them all. */
+    resumes: number;
+    lastResume: 'retry' | 'skip' | null;
+  } | null = null;
 
   const countsOf = (i: number) => state.shards[i]?.counts ?? plannedCounts(shards[i] as ShardPlan);
   const failedExcept = (except: number) =>
@@ -181,6 +187,25 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
     }
   };
 
+  /** Retries (queues again) or skips the failures of finished shards; the stored record says so too. */
+  const settleFailures = async (indexes: number[], failed: 'retry' | 'skip') => {
+    const skippedRanges: { from: number; to: number }[] = [];
+    for (const i of indexes) {
+      const s = state.shards[i];
+      if (!s?.counts || s.counts.failed === 0) continue;
+      if (failed === 'retry') {
+        if (!state.retry.includes(i)) state.retry.push(i);
+        s.counts = { ...s.counts, pending: s.counts.pending + s.counts.failed, failed: 0 };
+      } else {
+        s.counts = { ...s.counts, skipped: s.counts.skipped + s.counts.failed, failed: 0 };
+        skippedRanges.push({ from: shards[i]?.from ?? 0, to: shards[i]?.to ?? 0 });
+      }
+      s.failures = [];
+    }
+    if (skippedRanges.length > 0)
+      await skipFailedTargets({ runId: workflowInfo().workflowId, ranges: skippedRanges });
+  };
+
   const refuse = (type: string, message: string) => ApplicationFailure.create({ type, message });
   setHandler(progressQuery, progress);
   setHandler(shardPausedSignal, ({ reason }) => {
@@ -198,40 +223,51 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
     },
     {
       validator: () => {
-        if (state.phase !== 'running')
-          throw refuse(ErrorType.InvalidState, `cannot pause a run that is ${state.phase}`);
+        if (state.phase !== 'running' || state.rollbackRequested)
+          throw refuse(
+            ErrorType.InvalidState,
+            `cannot pause a run that is ${state.rollbackRequested ? 'rolling-back' : state.phase}`,
+          );
       },
     },
   );
   setHandler(
     resumeUpdate,
     async ({ failed }) => {
-      const skippedRanges: { from: number; to: number }[] = [];
       // Every failure of a finished shard is retried or skipped now; the shard at work does
-      // the same with its own.
-      state.shards.forEach((s, i) => {
-        if (active?.index === i || !s.counts || s.counts.failed === 0) return;
-        if (failed === 'retry') {
-          if (!state.retry.includes(i)) state.retry.push(i);
-          s.counts = { ...s.counts, pending: s.counts.pending + s.counts.failed, failed: 0 };
-        } else {
-          s.counts = { ...s.counts, skipped: s.counts.skipped + s.counts.failed, failed: 0 };
-          skippedRanges.push({ from: shards[i]?.from ?? 0, to: shards[i]?.to ?? 0 });
-        }
-        s.failures = [];
-      });
-      // The stored record says so too (the shard at work records its own when it ends).
-      if (skippedRanges.length > 0)
-        await skipFailedTargets({ runId: workflowInfo().workflowId, ranges: skippedRanges });
+      // the same with its own (or, if it was already closing, runShard does it for it).
+      const current = active;
+      if (current) {
+        current.resumes++;
+        current.lastResume = failed;
+      }
+      await settleFailures(
+        state.shards.map((_, i) => i).filter((i) => i !== current?.index),
+        failed,
+      );
+      // A rollback accepted while the record was written has already taken the run over.
+      if (state.rollbackRequested) {
+        if (current) current.lastResume = null;
+        return progress();
+      }
       state.phase = 'running';
       state.pausedReason = null;
-      await tellActive({ action: 'resume', failed, failedElsewhere: 0 });
+      if (current) {
+        try {
+          await current.handle.signal(shardControlSignal, { action: 'resume', failed, failedElsewhere: 0 });
+        } catch {
+          // The shard closed meanwhile: runShard settles its failures.
+        }
+      }
       return progress();
     },
     {
       validator: (arg: { failed?: unknown } | undefined) => {
-        if (state.phase !== 'paused')
-          throw refuse(ErrorType.InvalidState, `cannot resume a run that is ${state.phase}`);
+        if (state.phase !== 'paused' || state.rollbackRequested)
+          throw refuse(
+            ErrorType.InvalidState,
+            `cannot resume a run that is ${state.rollbackRequested ? 'rolling-back' : state.phase}`,
+          );
         if (arg?.failed !== 'retry' && arg?.failed !== 'skip')
           throw refuse(ErrorType.BadInput, "failed must be 'retry' or 'skip'");
       },
@@ -293,7 +329,8 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
         },
       ],
     });
-    active = { index, handle };
+    const entry = { index, handle, resumes: 0, lastResume: null as 'retry' | 'skip' | null };
+    active = entry;
     let result: ShardResult;
     try {
       result = await handle.result();
@@ -303,6 +340,9 @@ export async function bulkDeployWorkflow(input: BulkDeployInput): Promise<Deploy
     const shard = state.shards[index] as ShardState;
     shard.counts = result.counts;
     shard.failures = result.failures;
+    // A resume that reached the shard only as it closed: its failures are settled here.
+    if (mode === 'deploy' && entry.lastResume && result.resumes < entry.resumes)
+      await settleFailures([index], entry.lastResume);
   };
 
   const continueIfLong = async () => {

@@ -53,6 +53,8 @@ export type ShardResult = {
   failures: TargetProgress[];
   /** Stopped early by the run (rollback requested or cancelled). */
   stopped: boolean;
+  /** Resume decisions the shard applied; one that came while it was closing is the run's to apply. */
+  resumes: number;
 };
 
 export type ShardControl =
@@ -99,6 +101,9 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
   let paused = input.paused;
   let stopped = false;
   let failedElsewhere = input.failedElsewhere;
+  /** Set once the shard records its outcome: from then on its targets' states are final. */
+  let closing = false;
+  let resumes = 0;
 
   const rows = await loadDeployTargets({ runId, from: plan.from, to: plan.to });
   const targets: Target[] = rows.map((r) => ({
@@ -136,6 +141,8 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
         paused = true;
         break;
       case 'resume':
+        if (closing) break;
+        resumes++;
         for (const t of targets) {
           if (t.state === 'failed') t.state = control.failed === 'retry' ? 'pending' : 'skipped';
         }
@@ -251,6 +258,7 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
 
   const finish = async (): Promise<ShardResult> => {
     await condition(() => running.size === 0);
+    closing = true;
     await recordDeployOutcomes({
       runId,
       outcomes: targets.map((t) => ({
@@ -268,6 +276,7 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
         .slice(0, FAILURES_KEPT)
         .map(strip),
       stopped,
+      resumes,
     };
   };
 
