@@ -63,8 +63,10 @@ const createReleaseCache = () => {
       .getHandle(releaseWorkflowId(releaseId))
       .query<ReleaseContent>('content');
     cache.set(releaseId, pending);
-    // A failed query is not kept: the next activity asks again.
-    pending.catch(() => cache.delete(releaseId));
+    // A failed query is not kept: the next activity asks again (unless a newer ask replaced it).
+    pending.catch(() => {
+      if (cache.get(releaseId) === pending) cache.delete(releaseId);
+    });
     while (cache.size > RELEASES_CACHED) cache.delete(cache.keys().next().value as string);
     return pending;
   };
