@@ -209,6 +209,13 @@ export async function cloneClusterWorkflow(input: CloneClusterInput): Promise<Cl
 
 // --- planning ------------------------------------------------------------------------------------
 
+/** Said in every plan that takes Secrets: the one channel between two sites is the workflow. */
+const SECRETS_IN_HISTORY = {
+  field: 'workloads.includeSecrets',
+  message:
+    "Secrets are migrated: their values travel through this clone's workflow and stay readable in its Temporal history (and anywhere that history is exported) until the namespace's retention removes it; leave includeSecrets off and recreate Secrets on the clone from their source of truth unless that is acceptable",
+};
+
 const problem = (index: number, field: string, message: string, type: PlanProblem['type']): PlanProblem => ({
   field: `items.${index}.${field}`,
   message,
@@ -296,7 +303,9 @@ export const planClones = async (
       target: { site: target.site, account: target.account, cloud: everywhere.cloud },
       spec: translation.spec,
       workloads: item.workloads ? planWorkloads(item.workloads, found.cloud, everywhere.cloud) : null,
-      warnings: translation.warnings,
+      warnings: item.workloads?.includeSecrets
+        ? [...translation.warnings, SECRETS_IN_HISTORY]
+        : translation.warnings,
     };
   };
 

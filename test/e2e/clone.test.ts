@@ -297,6 +297,9 @@ describe('bulk clone EKS → GKE', () => {
       });
       expect(plan.spec.labels).not.toHaveProperty('drover-run');
       expect(plan.warnings.map((w) => w.field)).toContain('spec.nodePools.0.count');
+      // Secrets were not asked for: none travel, and no warning about them.
+      expect(plan.workloads?.includeSecrets).toBe(false);
+      expect(plan.warnings.map((w) => w.field)).not.toContain('workloads.includeSecrets');
       expect(plan.workloads?.mappings.storageClasses.gp2).toBe('standard-rwo');
     }
     // Dry: nothing was made.
@@ -312,7 +315,11 @@ describe('bulk clone EKS → GKE', () => {
     expect(started.status).toBe(202);
     expect(started.body.count).toBe(3);
     const runId = started.body.runId;
-    const paused = await waitForRun<CloneRunProgress>(runId, (r) => r.progress?.phase === 'paused');
+    // The run pauses as soon as the budget is spent; the clones still running finish meanwhile.
+    const paused = await waitForRun<CloneRunProgress>(
+      runId,
+      (r) => r.progress?.phase === 'paused' && r.progress.counts.running === 0,
+    );
     const p1 = paused.progress as CloneRunProgress;
     expect(p1.counts).toMatchObject({ succeeded: 2, failed: 1, pending: 0, running: 0 });
     expect(p1.pausedReason).toMatch(/failure budget exceeded/);
@@ -461,6 +468,18 @@ describe('single clone', () => {
     });
     expect(dry.status).toBe(200);
     expect(dry.body.plan.spec).toMatchObject({ name: `copy-${key}`, location: 'us-east-1' });
+    // Asking for Secrets is said loudly in the plan: they would sit in the workflow's history.
+    const withSecrets = await api.call<{ plan: ClonePlan }>('POST', '/v1/clones', {
+      ...body,
+      workloads: { namespaces: ['shop'], includeSecrets: true },
+      dryRun: true,
+    });
+    expect(withSecrets.status).toBe(200);
+    expect(withSecrets.body.plan.warnings).toContainEqual({
+      field: 'workloads.includeSecrets',
+      message: expect.stringMatching(/Temporal history/) as unknown as string,
+    });
+    expect(dry.body.plan.warnings.map((w) => w.field)).not.toContain('workloads.includeSecrets');
     expect(dry.body.problems.map((p) => p.field)).toEqual([
       'body.plan.spec.extras.eks.nodeRoleArn',
       'body.plan.spec.extras.eks.roleArn',
