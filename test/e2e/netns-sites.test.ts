@@ -13,7 +13,7 @@ import type { Db } from '../../db/database.ts';
 import type { DeployProgress, TargetProgress } from '../../domain/deployments.ts';
 import type { Run } from '../../domain/runs.ts';
 import { startFleet, stopChild, type Fleet, type FleetSite } from '../../sandbox/netns-fleet.ts';
-import { execInSite, siteNetworksUnavailable } from '../../sandbox/site-netns.ts';
+import { execInSite, siteNetworksUnavailable, spawnInSite } from '../../sandbox/site-netns.ts';
 import { deployActivityCalls, deployActivityCompletions } from '../support/drover.ts';
 import { freshPostgres, logDir, repoRoot, uniq, waitUntil } from '../support/env.ts';
 import { spawnGuarded } from '../support/services.ts';
@@ -120,6 +120,28 @@ const tcpConnects = (host: string, port: number, ms = 2_000) =>
 const tcpConnectsFrom = (site: FleetSite, host: string, port: number) =>
   execInSite(site.namespace, 'timeout', ['3', 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`]).status === 0;
 const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+/**
+ * A TCP listener on every address of a site (the API servers bind loopback only, so they prove
+ * nothing about the firewall); resolves with its port and a way to stop it.
+ */
+const listenInSite = (site: FleetSite) =>
+  new Promise<{ port: number; stop: () => Promise<void> }>((done, fail) => {
+    const child = spawnInSite(
+      site.namespace,
+      process.execPath,
+      [
+        '-e',
+        "const s = require('node:net').createServer((c) => c.end()).listen(0, '0.0.0.0', () => console.log(s.address().port));",
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const timer = setTimeout(() => fail(new Error(`no listener in ${site.name}`)), 10_000);
+    child.once('exit', (code) => fail(new Error(`listener in ${site.name} exited (${code})`)));
+    child.stdout?.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      done({ port: Number(chunk.toString().trim()), stop: () => stopChild(child) });
+    });
+  });
 /** Whether a site's API server answers /readyz to this process (the host's network). */
 const readyFromHost = (server: string, ca: Buffer) =>
   new Promise<boolean>((done) => {
@@ -203,6 +225,18 @@ describeNetns('sites in isolated networks', () => {
         // The other site cannot reach it either.
         const other = site === a ? b : a;
         expect(tcpConnectsFrom(other, site.address, cluster.port)).toBe(false);
+      }
+    }
+    // The site's firewall itself: a port open on every address of the site is reachable inside
+    // it, and neither from the host nor from the other site.
+    for (const site of [a, b]) {
+      const listener = await listenInSite(site);
+      try {
+        expect(tcpConnectsFrom(site, site.address, listener.port)).toBe(true);
+        expect(await tcpConnects(site.address, listener.port)).toBe(false);
+        expect(tcpConnectsFrom(site === a ? b : a, site.address, listener.port)).toBe(false);
+      } finally {
+        await listener.stop();
       }
     }
     // Out of a site: the Temporal frontend, and no other port on the same host, nor the world.
@@ -297,47 +331,55 @@ describeNetns('sites in isolated networks', () => {
     await waitForPhase(runId, 'paused', 60_000);
     fleet.net.cut(siteB);
     const cutAt = Date.now();
-    // Let the site's last long poll expire on the server (5 s here), so no task goes to a dead link.
-    await new Promise((r) => setTimeout(r, 7_000));
-    expect((await call('POST', `/v1/runs/${runId}/resume`, { failed: 'retry' })).status).toBe(200);
+    // Restored on every path: a failed assertion must not leave site B cut for the next tests.
+    let restored = false;
+    try {
+      // Let the site's last long poll expire on the server (5 s here), so no task goes to a dead link.
+      await new Promise((r) => setTimeout(r, 7_000));
+      expect((await call('POST', `/v1/runs/${runId}/resume`, { failed: 'retry' })).status).toBe(200);
 
-    let run: RunView | undefined;
-    await waitUntil(
-      "site A's targets done, site B's waiting",
-      async () => {
+      let run: RunView | undefined;
+      await waitUntil(
+        "site A's targets done, site B's waiting",
+        async () => {
+          run = await view(runId);
+          const t = byName(run.progress.targets);
+          return (
+            t.get('a2')?.state === 'succeeded' &&
+            t.get('b1')?.state === 'waiting' &&
+            t.get('b2')?.state === 'waiting'
+          );
+        },
+        60_000,
+      );
+      expect(run?.progress.counts).toMatchObject({ succeeded: 2, waiting: 2, failed: 0 });
+      // They keep waiting — not failing — for longer than a minute of outage.
+      while (Date.now() - cutAt < 65_000) {
         run = await view(runId);
+        expect(run.progress.phase).toBe('running');
         const t = byName(run.progress.targets);
-        return (
-          t.get('a2')?.state === 'succeeded' &&
-          t.get('b1')?.state === 'waiting' &&
-          t.get('b2')?.state === 'waiting'
-        );
-      },
-      60_000,
-    );
-    expect(run?.progress.counts).toMatchObject({ succeeded: 2, waiting: 2, failed: 0 });
-    // They keep waiting — not failing — for longer than a minute of outage.
-    while (Date.now() - cutAt < 65_000) {
-      run = await view(runId);
-      expect(run.progress.phase).toBe('running');
-      const t = byName(run.progress.targets);
-      expect([t.get('b1')?.state, t.get('b2')?.state]).toEqual(['waiting', 'waiting']);
-      await new Promise((r) => setTimeout(r, 5_000));
-    }
-    const waitingSince = Date.parse(byName(run?.progress.targets ?? []).get('b1')?.waitingSince ?? '');
-    expect(Date.now() - waitingSince).toBeGreaterThan(55_000);
-    expect(
-      run?.pending
-        .filter((s) => s.state === 'waiting')
-        .map((s) => s.target)
-        .sort(),
-    ).toEqual(['b1', 'b2']);
-    const sites = (await call<{ items: { name: string; status: string }[] }>('GET', '/v1/sites')).body.items;
-    expect(sites.find((s) => s.name === siteB)?.status).toBe('offline');
-    expect(sites.find((s) => s.name === siteA)?.status).toBe('online');
-    expect(configMapOn(b, 0, 'outage')).toBe('');
+        expect([t.get('b1')?.state, t.get('b2')?.state]).toEqual(['waiting', 'waiting']);
+        await new Promise((r) => setTimeout(r, 5_000));
+      }
+      const waitingSince = Date.parse(byName(run?.progress.targets ?? []).get('b1')?.waitingSince ?? '');
+      expect(Date.now() - waitingSince).toBeGreaterThan(55_000);
+      expect(
+        run?.pending
+          .filter((s) => s.state === 'waiting')
+          .map((s) => s.target)
+          .sort(),
+      ).toEqual(['b1', 'b2']);
+      const sites = (await call<{ items: { name: string; status: string }[] }>('GET', '/v1/sites')).body
+        .items;
+      expect(sites.find((s) => s.name === siteB)?.status).toBe('offline');
+      expect(sites.find((s) => s.name === siteA)?.status).toBe('online');
+      expect(configMapOn(b, 0, 'outage')).toBe('');
 
-    fleet.net.restore(siteB);
+      fleet.net.restore(siteB);
+      restored = true;
+    } finally {
+      if (!restored) fleet.net.restore(siteB);
+    }
     const p = await waitForPhase(runId, 'succeeded', 180_000);
     expect(p.counts).toMatchObject({ succeeded: 4, failed: 0, waiting: 0 });
     expect(configMapOn(b, 0, 'outage')).toBe('outage');
@@ -413,6 +455,8 @@ describeNetns('sites in isolated networks', () => {
     // …and so are the histories: this Temporal served only this suite, so that is every run.
     expect(histories.length).toBeGreaterThanOrEqual(20);
     expect(histories.join('')).toContain('deployRelease');
+    // The payloads were decoded too: a release's data key (escaped, as decoded above) is in no raw history.
+    expect(histories.join('')).toContain('\\"rollout\\":\\"both-sites\\"');
     expect(responses.length).toBeGreaterThan(20);
 
     for (const secret of secrets) {
