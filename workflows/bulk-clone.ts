@@ -225,6 +225,8 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
   const cloneOne = async (index: number) => {
     const t = targets[index] as CloneTargetProgress;
     const plan = plans[index] as ClonePlan;
+    // A clone an earlier attempt could not undo is still there: rollback must keep finding it.
+    const leftover = t.clone?.clusterId ? t.clone : null;
     t.state = 'running';
     t.attempts++;
     t.step = 'create';
@@ -250,6 +252,7 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
       if (isCancellation(err)) {
         t.state = 'failed';
         t.lastError = 'cancelled';
+        if (leftover) t.clone = leftover;
         throw err;
       }
       t.state = 'failed';
@@ -261,6 +264,7 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
       // A clone whose own undo did not finish is still there: rollback must find it.
       const undone = last?.undone.some((s) => s.step === 'delete-clone' && s.state === 'done') ?? false;
       if (last?.clone.clusterId && !undone) t.clone = last.clone;
+      else if (leftover) t.clone = leftover;
       if (overBudget()) pauseFor(`failure budget exceeded: ${count('failed')} failed, ${allowed} allowed`);
     }
   };
