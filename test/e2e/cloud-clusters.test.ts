@@ -290,6 +290,29 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
       expect(ms(startedEvent) - ms(scheduled)).toBeGreaterThanOrEqual(3_900);
     }
 
+    // No credential the site used reached the run's history or the API's answer.
+    const secrets = [
+      GKE_TOKEN,
+      'aks-e2e-token',
+      'sandbox-secret',
+      'k8s-aws-v1.',
+      inCloud?.access?.token ?? '',
+    ];
+    const history = JSON.stringify(
+      (await api.temporal.workflow.getHandle(started.body.runId).fetchHistory()).events ?? [],
+      // Payloads serialize as base64: read them as text, or a secret in them would go unseen.
+      (k, v: unknown) =>
+        k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+    );
+    // The payloads were read: the spec's name (in no id, only in payloads) is there.
+    expect(history).toContain(name);
+    const answer = JSON.stringify((await api.call('GET', `/v1/runs/${started.body.runId}`)).body);
+    for (const secret of secrets.filter((x) => x.length > 0)) {
+      expect(history).not.toContain(secret);
+      expect(answer).not.toContain(secret);
+    }
+    expect(inCloud?.access?.token ?? '').not.toBe('');
+
     // Discovery knows it by its cloud context and reaches its API server with fresh credentials.
     const discovery = await api.call<{ runId: string }>('POST', `/v1/sites/${site}/discover`);
     const discovered = await waitForRun<unknown>(discovery.body.runId, 60_000);
