@@ -578,7 +578,7 @@ describe('EKS adapter on moto', () => {
     if (moto) await stopProcess(moto);
   });
 
-  describeConformance('eks (moto)', () => ({ provider, location: REGION, spec, pool }));
+  describeConformance('eks (moto)', () => ({ provider, location: REGION, spec, pool }), { sandboxed: false });
 
   it('maps moto’s node groups like EKS’s: spot, disk, taints', async () => {
     const name = 'moto-mapping';
