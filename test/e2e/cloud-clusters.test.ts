@@ -380,6 +380,21 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
     expect(s.engine.all()).toEqual([]);
     expect(await inventory(name)).toEqual([]);
   }, 120_000);
+
+  it('fails cleanly when the cloud refuses the create outright (quota)', async () => {
+    const s = sandbox(cloud);
+    const name = `${cloud}-quota-${uniq()}`;
+    s.engine.inject({ op: 'createCluster', kind: 'quota', cluster: name });
+    const started = await create(cloud, s.spec(name));
+    expect(started.status).toBe(202);
+    const run = await waitForRun<CreateClusterProgress>(started.body.runId);
+    expect(run.status).toBe('failed');
+    const p = run.progress as CreateClusterProgress;
+    expect(p.steps.at(-1)).toMatchObject({ step: 'create-cluster', state: 'failed' });
+    expect(p.steps.at(-1)?.note).toMatch(/quota/i);
+    expect(s.engine.all()).toEqual([]);
+    expect(await inventory(name)).toEqual([]);
+  }, 120_000);
 });
 
 describe('managed clusters: failures after the cluster exists', () => {
@@ -400,6 +415,20 @@ describe('managed clusters: failures after the cluster exists', () => {
     ]);
     expect(undoneOf(p)).toEqual(['delete-node-pool:done', 'delete-cluster:done']);
     expect(s.engine.all()).toEqual([]);
+  }, 180_000);
+
+  it('undoes the cluster when the cloud refuses a node pool outright', async () => {
+    const s = sandbox('eks');
+    const name = `eks-poolquota-${uniq()}`;
+    s.engine.inject({ op: 'createNodePool', kind: 'quota', cluster: name });
+    const started = await create('eks', s.spec(name));
+    const run = await waitForRun<CreateClusterProgress>(started.body.runId);
+    expect(run.status).toBe('failed');
+    const p = run.progress as CreateClusterProgress;
+    expect(p.steps.at(-1)).toMatchObject({ step: 'create-node-pool', state: 'failed' });
+    expect(undoneOf(p)).toContain('delete-cluster:done');
+    expect(s.engine.all()).toEqual([]);
+    expect(await inventory(name)).toEqual([]);
   }, 180_000);
 
   it('undoes the cloud cluster when registering it fails (the name was taken meanwhile)', async () => {
