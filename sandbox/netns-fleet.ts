@@ -294,6 +294,10 @@ export const startFleet = async (options: FleetOptions): Promise<Fleet> => {
       sites.push(site);
       return site;
     });
+    // Awaited below; until then a site that fails must not be an unhandled rejection (it would
+    // end the process before `stop` removes the namespaces).
+    const started = Promise.all(starting);
+    started.catch(() => {});
     await waitFor('temporal on the bridge', () => portOpen(net.hostAddress, temporalPort), 90_000);
     await waitFor(
       'temporal to serve',
@@ -303,7 +307,7 @@ export const startFleet = async (options: FleetOptions): Promise<Fleet> => {
         }).stdout.includes('SERVING'),
       60_000,
     );
-    for (const site of await Promise.all(starting)) site.startSubManager();
+    for (const site of await started) site.startSubManager();
   } catch (err) {
     await stop();
     throw err;
