@@ -28,6 +28,8 @@ export const startDeployRun = async (
     waves: DeployTarget[][];
     /** Targets an earlier run finished, each with that run's id. */
     doneBefore?: ReadonlyMap<string, string>;
+    /** Targets an earlier run started but did not finish, each with that run's id. */
+    snapshotRuns?: ReadonlyMap<string, string>;
     memo: Record<string, string>;
   },
 ): Promise<void> => {

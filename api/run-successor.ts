@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Db } from '../db/database.ts';
 import { createDeployTargetStore } from '../db/deploy-targets.ts';
 import type { DeployTarget } from '../domain/deployments.ts';
 import { DroverError, ErrorType } from '../domain/errors.ts';
-import { kindOfRunId, runIdFor } from '../domain/runs.ts';
+import { kindOfRunId } from '../domain/runs.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
 import { startDeployRun, type DeployRunOptions } from './deploy-runs.ts';
 
@@ -15,10 +14,15 @@ const decode = <T>(payload: Payload | null | undefined): T | undefined =>
 
 type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
 
-/** Targets whose deploy activity completed in this history, and the child workflows it started. */
+/**
+ * Targets whose deploy activity completed in this history, those it started at all, whether it
+ * was rolling back, and the child workflows it started.
+ */
 const scanHistory = (history: History) => {
   const scheduled = new Map<string, string>();
   const done = new Set<string>();
+  const touched = new Set<string>();
+  let rollingBack = false;
   const children: string[] = [];
   let input: BulkDeployInput | undefined;
   for (const event of history.events ?? []) {
@@ -27,8 +31,12 @@ const scanHistory = (history: History) => {
     const sched = event.activityTaskScheduledEventAttributes;
     if (sched?.activityType?.name === 'deployRelease') {
       const arg = decode<{ target: { id: string } }>(sched.input?.payloads?.[0]);
-      if (arg) scheduled.set(String(event.eventId), arg.target.id);
+      if (arg) {
+        scheduled.set(String(event.eventId), arg.target.id);
+        touched.add(arg.target.id);
+      }
     }
+    if (sched?.activityType?.name === 'rollbackRelease') rollingBack = true;
     const completed = event.activityTaskCompletedEventAttributes;
     if (completed) {
       const target = scheduled.get(String(completed.scheduledEventId));
@@ -37,7 +45,7 @@ const scanHistory = (history: History) => {
     const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
     if (child) children.push(child);
   }
-  return { input, done, children };
+  return { input, done, touched, rollingBack, children };
 };
 
 /**
@@ -59,30 +67,73 @@ export const startSuccessorRun = async (
   if (status.name === 'COMPLETED') {
     throw new DroverError(ErrorType.InvalidState, `run '${id}' completed; there is nothing to resume`);
   }
+  // One successor per run: asking twice names the first instead of deploying twice at once.
+  const runId = `${id}.resumed`;
+  const existing = await deps.temporal.workflow
+    .getHandle(runId)
+    .describe()
+    .then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      },
+    );
+  if (existing)
+    throw new DroverError(ErrorType.Conflict, `run '${id}' was already resumed by run '${runId}'`);
   const run = scanHistory(await handle.fetchHistory());
   if (!run.input) throw new Error(`run '${id}' has no readable input`);
-  // Each finished target, with the run whose snapshot a rollback of the successor restores.
-  const done = new Map([...run.done].map((target) => [target, id]));
+  const histories = [run];
   for (const child of run.children) {
-    for (const target of scanHistory(await deps.temporal.workflow.getHandle(child).fetchHistory()).done) {
-      done.set(target, id);
-    }
+    histories.push(scanHistory(await deps.temporal.workflow.getHandle(child).fetchHistory()));
+  }
+  if (histories.some((h) => h.rollingBack)) {
+    // Its successor would deploy again, which is the opposite of what was asked.
+    throw new DroverError(
+      ErrorType.InvalidState,
+      `run '${id}' ended while rolling back; resuming it would deploy again, so it is refused`,
+    );
+  }
+  // Each finished target, with the run whose snapshot a rollback of the successor restores;
+  // and each target it started but did not finish, whose snapshot (the state before the
+  // predecessor touched it) the successor keeps.
+  const done = new Map<string, string>();
+  const snapshotRuns = new Map<string, string>();
+  for (const h of histories) {
+    for (const target of h.done) done.set(target, id);
+    for (const target of h.touched) snapshotRuns.set(target, id);
   }
   const rows = await createDeployTargetStore(deps.db).plan(id);
   const waves: DeployTarget[][] = [];
   for (const row of rows) {
+    if (row.appliedBy) snapshotRuns.set(row.target.id, row.appliedBy);
     if (row.doneBefore) done.set(row.target.id, row.appliedBy ?? id);
     else if (row.state === 'succeeded') done.set(row.target.id, id);
     (waves[row.wave] ??= []).push(row.target);
   }
-  const runId = runIdFor('deploy', randomUUID());
-  await startDeployRun(deps, deps.deployRuns, {
-    runId,
-    releaseId: run.input.releaseId,
-    strategy: run.input.strategy,
-    waves: waves.filter((w) => w.length > 0),
-    doneBefore: done,
-    memo: { releaseId: run.input.releaseId, startedBy, predecessor: id },
-  });
+  for (const target of done.keys()) snapshotRuns.delete(target);
+  try {
+    await startDeployRun(deps, deps.deployRuns, {
+      runId,
+      releaseId: run.input.releaseId,
+      strategy: run.input.strategy,
+      waves: waves.filter((w) => w.length > 0),
+      doneBefore: done,
+      snapshotRuns,
+      memo: { releaseId: run.input.releaseId, startedBy, predecessor: id },
+    });
+  } catch (err) {
+    // Two requests at once: the second finds the first's plan or workflow.
+    if (err instanceof WorkflowExecutionAlreadyStartedError || isUniqueViolation(err)) {
+      throw new DroverError(ErrorType.Conflict, `run '${id}' was already resumed by run '${runId}'`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
   return { runId, alreadyDone: done.size, remaining: rows.length - done.size };
 };
+
+/** Postgres' unique_violation, as pg and PGlite report it. */
+const isUniqueViolation = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';

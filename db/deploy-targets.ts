@@ -8,7 +8,10 @@ export type DeployTargetRow = {
   wave: number;
   target: DeployTarget;
   doneBefore: boolean;
-  /** The earlier run that applied a `doneBefore` target: its snapshot is the one to restore. */
+  /**
+   * The earlier run that touched this target (finished it, or died while applying it): its
+   * snapshot holds the state from before the deployment, the one a rollback restores.
+   */
   appliedBy: string | null;
   state: TargetState;
   attempts: number;
@@ -64,7 +67,12 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
    * Stores the planned waves in order; positions count from 0 across waves. `doneBefore` maps
    * each target an earlier run finished to that run's id.
    */
-  async savePlan(runId: string, waves: readonly DeployTarget[][], doneBefore: ReadonlyMap<string, string>) {
+  async savePlan(
+    runId: string,
+    waves: readonly DeployTarget[][],
+    doneBefore: ReadonlyMap<string, string>,
+    snapshotRuns: ReadonlyMap<string, string> = new Map(),
+  ) {
     const rows = waves.flatMap((wave, w) => wave.map((t) => ({ wave: w, t })));
     await db.transaction(async (tx) => {
       for (let start = 0; start < rows.length; start += BATCH) {
@@ -80,7 +88,7 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
             t.context,
             JSON.stringify(t.labels),
             doneBefore.has(t.id),
-            doneBefore.get(t.id) ?? null,
+            doneBefore.get(t.id) ?? snapshotRuns.get(t.id) ?? null,
           );
           const b = 2 + i * 9;
           return `($1, $2, $${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}::jsonb, $${b + 8}, $${b + 9})`;

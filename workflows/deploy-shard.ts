@@ -186,6 +186,8 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
         target: t.ref,
         releaseId: input.releaseId,
         runId,
+        // A target an earlier run touched keeps that run's snapshot: the state before it all.
+        ...(t.appliedBy === null ? {} : { snapshotRunId: t.appliedBy }),
         readiness: input.readiness,
       });
       t.state = 'succeeded';

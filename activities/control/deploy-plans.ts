@@ -104,6 +104,8 @@ type PlannedRun = {
   waves: DeployTarget[][];
   /** Targets an earlier run finished, each with that run's id. */
   doneBefore?: ReadonlyMap<string, string> | undefined;
+  /** Targets an earlier run started but did not finish, each with that run's id (its snapshot). */
+  snapshotRuns?: ReadonlyMap<string, string> | undefined;
 };
 
 /** The run workflow's input: its waves cut into shards (position ranges of the stored plan). */
@@ -136,6 +138,7 @@ export const prepareDeployRun = async (
     run.runId,
     run.waves,
     run.doneBefore ?? new Map<string, string>(),
+    run.snapshotRuns,
   );
   await createMaintenanceStore(db).recordRunReleases([{ runId: run.runId, releaseId: run.releaseId }]);
   return bulkDeployInput(options, run);

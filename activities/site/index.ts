@@ -143,13 +143,17 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
       target: DeployTarget;
       releaseId: string;
       runId: string;
+      /** The run whose snapshot this cluster keeps (an earlier run that touched it); default runId. */
+      snapshotRunId?: string;
       readiness: boolean;
     }): Promise<{ applied: number; changed: number }> {
       return withHeartbeat(async () => {
         const manifests = await renderedRelease(input.target, input.releaseId);
         const client = await clusterClient(input.target);
-        const snapshot = await snapshotOnce(stateDir(), snapshotKey(input.runId, input.target.id), () =>
-          snapshotObjects(client, manifests),
+        const snapshot = await snapshotOnce(
+          stateDir(),
+          snapshotKey(input.snapshotRunId ?? input.runId, input.target.id),
+          () => snapshotObjects(client, manifests),
         );
         const result = await deployToCluster(client, manifests, { releaseId: input.releaseId, snapshot });
         const verdict = await verifyDeployment(client, result, { readiness: input.readiness });

@@ -215,6 +215,12 @@ describe('a rollout survives its processes being killed', () => {
     expect(resumed.status).toBe(202);
     expect(resumed.body.successor).toMatchObject({ alreadyDone: 2, remaining: TARGETS - 2 });
     const next = resumed.body.successor.runId;
+    // One successor per run: asking again names it instead of deploying twice at once.
+    const twice = await call<{ error: { message: string } }>('POST', `/v1/runs/${first}/resume`, {
+      failed: 'retry',
+    });
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.message).toContain(next);
     let p: DeployProgress | undefined;
     await waitUntil(
       'successor to finish',
