@@ -12,19 +12,11 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { AccountName } from '../domain/cluster-specs.ts';
+import { DEFAULT_POLLING, PollingPolicy } from '../domain/clouds.ts';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import type { CloudName, CloudProvider } from './ports.ts';
 
-export const PollingPolicy = z.object({
-  /** First wait after starting an operation. */
-  initialMs: z.number().int().min(10).max(600_000),
-  /** Waits grow by half each poll up to this. */
-  maxMs: z.number().int().min(10).max(600_000),
-});
-export type PollingPolicy = z.infer<typeof PollingPolicy>;
-
-/** Real clouds take minutes to create a cluster: no point asking every second. */
-export const DEFAULT_POLLING: PollingPolicy = { initialMs: 5_000, maxMs: 60_000 };
+export { DEFAULT_POLLING, PollingPolicy } from '../domain/clouds.ts';
 
 export const CloudAccountConfig = z.object({
   name: AccountName,

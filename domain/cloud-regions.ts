@@ -1,4 +1,4 @@
-import type { CloudName } from '../clouds/ports.ts';
+import type { CloudName } from './clouds.ts';
 
 /**
  * Where a cluster goes when it moves to another cloud: a curated table of the three clouds'

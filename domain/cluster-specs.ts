@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Catalog, CloudName, ClusterSpec, NodePoolSpec } from '../clouds/ports.ts';
+import type { Catalog, CloudName, ClusterSpec, NodePoolSpec } from './clouds.ts';
 import { ErrorType } from './errors.ts';
 import { Labels } from './selectors.ts';
 

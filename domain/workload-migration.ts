@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CloudName } from '../clouds/ports.ts';
+import type { CloudName } from './clouds.ts';
 
 /**
  * Moving workloads from a cluster to its clone: what is taken (chosen namespaces, or objects a

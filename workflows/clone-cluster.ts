@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { CloneActivities } from '../activities/control/clones.ts';
 import type { WorkloadActivities } from '../activities/site/workloads.ts';
-import type { Catalog, CloudName } from '../clouds/ports.ts';
+import type { Catalog, CloudName } from '../domain/clouds.ts';
 import { chooseLocation, placeholdersIn, translateCluster } from '../domain/clone-plan.ts';
 import {
   CLONED_FROM_LABEL,

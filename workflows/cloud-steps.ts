@@ -8,8 +8,8 @@ import {
 } from '@temporalio/workflow';
 import type { ClusterLifecycleActivities } from '../activities/control/clusters.ts';
 import type { CloudActivities } from '../activities/site/clouds.ts';
-import type { PollingPolicy } from '../clouds/accounts.ts';
-import type { CloudCluster, CloudOperation } from '../clouds/ports.ts';
+import type { PollingPolicy } from '../domain/clouds.ts';
+import type { CloudCluster, CloudOperation } from '../domain/clouds.ts';
 import { ErrorType } from '../domain/errors.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 

@@ -11,8 +11,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CloudActivities } from '../activities/site/clouds.ts';
-import type { PollingPolicy } from '../clouds/accounts.ts';
-import type { CloudCluster, CloudName, ClusterSpec } from '../clouds/ports.ts';
+import type { PollingPolicy } from '../domain/clouds.ts';
+import type { CloudCluster, CloudName, ClusterSpec } from '../domain/clouds.ts';
 import {
   checkClusterSpec,
   cloudContext,

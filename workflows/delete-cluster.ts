@@ -1,5 +1,5 @@
 import { ApplicationFailure, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
-import type { CloudName } from '../clouds/ports.ts';
+import type { CloudName } from '../domain/clouds.ts';
 import { ErrorType } from '../domain/errors.ts';
 import {
   cloudActivities,
