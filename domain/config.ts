@@ -57,6 +57,12 @@ const SubManagerEnv = z.object({
   DROVER_SITE_STATE_DIR: optionalPath,
   /** This site's cloud accounts (JSON list of {name, cloud, options}); default DROVER_SITE_STATE_DIR/clouds.json. */
   DROVER_CLOUDS_FILE: optionalPath,
+  /**
+   * Site activities this sub-manager runs at once. As high as a run's maxParallel (≤ 500), so
+   * targets of a healthy site never sit on its queue waiting for a slot, which a run's
+   * siteDeadlineSeconds would count as the site being unreachable.
+   */
+  DROVER_SITE_CONCURRENCY: z.coerce.number().int().min(1).max(2000).default(500),
 });
 
 export type TemporalConnectionConfig = {

@@ -35,6 +35,7 @@ const worker = await Worker.create({
   namespace: temporal.namespace,
   taskQueue: siteTaskQueue(site),
   identity,
+  maxConcurrentActivityTaskExecutions: config.DROVER_SITE_CONCURRENCY,
   activities: createSiteActivities({
     site,
     identity,
