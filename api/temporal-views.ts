@@ -234,6 +234,8 @@ export const listRuns = async (
   if (prefixes.length === 0) return { items: [], nextCursor: null };
   const query = [
     `(${prefixes.join(' OR ')})`,
+    // A deploy run's shards are parts of it, not runs of their own.
+    `WorkflowType != 'deployShardWorkflow'`,
     filter.status
       ? `ExecutionStatus = '${VISIBILITY_STATUS[filter.status]}'`
       : `ExecutionStatus != 'ContinuedAsNew'`,

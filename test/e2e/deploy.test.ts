@@ -295,6 +295,10 @@ describe('bulk deploy across two sites', () => {
     const p = await waitForPhase(runId, ['succeeded']);
     expect(p.counts.succeeded).toBe(6);
     expect(p.shards).toMatchObject({ total: 4, finished: 4, active: null });
+    // Listed as one run: its shards are parts of it.
+    const listed = await call<{ items: { id: string }[] }>('GET', '/v1/runs?kind=deploy&limit=100');
+    expect(listed.body.items.map((r) => r.id)).toContain(runId);
+    expect(listed.body.items.filter((r) => r.id.startsWith(`${runId}.`))).toEqual([]);
     // The run crossed execution boundaries: its latest execution continued an earlier one.
     const latest = await temporal.workflow.getHandle(runId).fetchHistory();
     expect(latest.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
