@@ -19,6 +19,7 @@
  * (`a in (x,)`) is the empty value.
  */
 import { z } from 'zod';
+import { DroverError, ErrorType } from './errors.ts';
 
 export type Operator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Equals' | 'NotEquals';
 
@@ -327,6 +328,22 @@ const requirementMatches = (requirement: Requirement, labels: Readonly<Record<st
 };
 
 /** Whether a set of labels satisfies every requirement of the selector. */
+/** Parses a selector from user input; a bad one is a 400 naming the field and the position. */
+export const selectorFrom = (text: string | undefined, field: string): Selector | undefined => {
+  if (text === undefined) return undefined;
+  try {
+    return parseSelector(text);
+  } catch (err) {
+    if (err instanceof SelectorParseError) {
+      throw new DroverError(ErrorType.BadInput, `${field}: ${err.message}`, {
+        field,
+        details: { position: err.position },
+      });
+    }
+    throw err;
+  }
+};
+
 export const matches = (selector: Selector, labels: Readonly<Record<string, string>>): boolean =>
   selector.requirements.every((requirement) => requirementMatches(requirement, labels));
 

@@ -12,7 +12,7 @@ import {
   type Strategy,
 } from '../../domain/deployments.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
-import { parseSelector, SelectorParseError } from '../../domain/selectors.ts';
+import { selectorFrom, type Selector } from '../../domain/selectors.ts';
 import type { BulkDeployInput } from '../../workflows/bulk-deploy.ts';
 import { classified } from '../errors.ts';
 
@@ -32,21 +32,6 @@ export type DeployRunOptions = {
 /** Runs shard into child workflows of 500 targets, so this bounds only the planner's own work. */
 export const MAX_DEPLOY_TARGETS = 20_000;
 
-const selectorAt = (text: string | undefined, field: string) => {
-  if (text === undefined) return undefined;
-  try {
-    return parseSelector(text);
-  } catch (err) {
-    if (err instanceof SelectorParseError) {
-      throw new DroverError(ErrorType.BadInput, `${field}: ${err.message}`, {
-        field,
-        details: { position: err.position },
-      });
-    }
-    throw err;
-  }
-};
-
 /**
  * Checks what a deployment request names without resolving its placement: the release exists
  * and every selector parses. Errors name the field under `prefix` (`body` for the API's
@@ -56,7 +41,7 @@ export const checkDeploymentRequest = async (
   db: Db,
   request: Pick<DeploymentRequest, 'releaseId' | 'placement' | 'strategy'>,
   prefix: string,
-): Promise<void> => {
+): Promise<Selector | undefined> => {
   try {
     await createReleaseStore(db).get(request.releaseId);
   } catch (err) {
@@ -66,9 +51,9 @@ export const checkDeploymentRequest = async (
     throw err;
   }
   request.strategy.waves.forEach((w, i) => {
-    if ('selector' in w) selectorAt(w.selector, `${prefix}.strategy.waves.${i}.selector`);
+    if ('selector' in w) selectorFrom(w.selector, `${prefix}.strategy.waves.${i}.selector`);
   });
-  selectorAt(request.placement.selector, `${prefix}.placement.selector`);
+  return selectorFrom(request.placement.selector, `${prefix}.placement.selector`);
 };
 
 /** Checks a deployment request (see checkDeploymentRequest) and resolves its waves. */
@@ -77,10 +62,10 @@ export const planDeployment = async (
   request: Pick<DeploymentRequest, 'releaseId' | 'placement' | 'strategy'>,
   prefix: string,
 ): Promise<{ count: number; waves: DeployTarget[][] }> => {
-  await checkDeploymentRequest(db, request, prefix);
+  const selector = await checkDeploymentRequest(db, request, prefix);
   const targets = await createClusterStore(db).placementWithLabels({
     clusterIds: request.placement.clusterIds,
-    selector: selectorAt(request.placement.selector, `${prefix}.placement.selector`),
+    selector,
     sites: request.placement.sites,
   });
   if (targets.length === 0) {

@@ -23,7 +23,7 @@ import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { runIdFor } from '../../domain/runs.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { ErrorBody } from '../errors.ts';
-import { selectorFrom } from './clusters.ts';
+import { selectorFrom } from '../../domain/selectors.ts';
 import type { AppDeps } from '../app.ts';
 
 /**

@@ -11,15 +11,9 @@ import {
   Provider,
   TargetSpec,
 } from '../../domain/clusters.ts';
-import { DroverError, ErrorType, notFound } from '../../domain/errors.ts';
+import { notFound } from '../../domain/errors.ts';
 import { runIdFor } from '../../domain/runs.ts';
-import {
-  Labels,
-  SelectorParseError,
-  parseSelector,
-  validateLabelKey,
-  validateLabelValue,
-} from '../../domain/selectors.ts';
+import { Labels, selectorFrom, validateLabelKey, validateLabelValue } from '../../domain/selectors.ts';
 import { SiteName } from '../../domain/sites.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { ErrorBody } from '../errors.ts';
@@ -64,22 +58,6 @@ const view = (r: ClusterRow): Cluster => ({
   updatedAt: r.updated_at.toISOString(),
   lastSeenAt: r.last_seen_at?.toISOString() ?? null,
 });
-
-/** Parses a selector from user input; a bad one is a 400 naming the field and the position. */
-export const selectorFrom = (text: string | undefined, field: string) => {
-  if (text === undefined) return undefined;
-  try {
-    return parseSelector(text);
-  } catch (err) {
-    if (err instanceof SelectorParseError) {
-      throw new DroverError(ErrorType.BadInput, `${field}: ${err.message}`, {
-        field,
-        details: { position: err.position },
-      });
-    }
-    throw err;
-  }
-};
 
 /** Label changes: a value sets the label, null removes it (JSON merge patch). */
 const LabelChanges = z.record(z.string(), z.string().nullable()).superRefine((labels, ctx) => {

@@ -8,7 +8,7 @@ import { SiteName } from '../../domain/sites.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import type { MaintenanceInput } from '../../workflows/maintenance.ts';
 import { ErrorBody } from '../errors.ts';
-import { selectorFrom } from './clusters.ts';
+import { selectorFrom } from '../../domain/selectors.ts';
 import type { AppDeps } from '../app.ts';
 
 const FieldDrift = z.object({ path: z.string(), live: z.string(), desired: z.string() });

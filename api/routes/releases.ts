@@ -19,7 +19,7 @@ import { parseManifests, type Manifest } from '../../kube/apply.ts';
 import { KubeError } from '../../kube/errors.ts';
 import { ErrorBody } from '../errors.ts';
 import type { AppDeps } from '../app.ts';
-import { selectorFrom } from './clusters.ts';
+import { selectorFrom } from '../../domain/selectors.ts';
 
 export const MAX_MANIFEST_BYTES = 2 * 1024 * 1024;
 export const MAX_DOCUMENTS = 1000;

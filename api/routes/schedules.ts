@@ -19,7 +19,7 @@ import {
 import { ErrorBody } from '../errors.ts';
 import { createScheduleService, scheduleView } from '../schedules.ts';
 import { listRuns } from '../temporal-views.ts';
-import { selectorFrom } from './clusters.ts';
+import { selectorFrom } from '../../domain/selectors.ts';
 import type { AppDeps } from '../app.ts';
 
 const Params = z.object({ id: ScheduleId });
