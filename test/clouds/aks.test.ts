@@ -10,10 +10,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:https';
 import { StaticTokenCredential, createAksProvider, type AksProvider } from '../../clouds/aks/adapter.ts';
 import type { ClusterSpec, NodePoolSpec } from '../../clouds/ports.ts';
-import { DroverError } from '../../domain/errors.ts';
 import { startAksSandbox, type AksSandbox } from '../../sandbox/clouds/aks.ts';
 import { ManualClock, SandboxCloud } from '../../sandbox/clouds/core.ts';
-import { createReady, describeConformance, untilDone, type ConformanceTarget } from './conformance.ts';
+import {
+  createReady,
+  describeConformance,
+  untilDone,
+  type ConformanceTarget,
+  rejection,
+} from './conformance.ts';
 
 const SUBSCRIPTION = '6b1c2f3e-0000-4000-8000-00000000a1c5';
 const RESOURCE_GROUP = 'drover-test';
@@ -54,16 +59,6 @@ const pool = (name: string): NodePoolSpec => ({
   diskGb: 64,
   zones: [],
 });
-
-const rejection = async (p: Promise<unknown>): Promise<DroverError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DroverError) return err;
-    throw new Error(`expected a DroverError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a rejection');
-};
 
 interface RawResponse {
   status: number;

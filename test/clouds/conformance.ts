@@ -33,7 +33,8 @@ export const untilDone = async (target: ConformanceTarget, op: CloudOperation): 
   return current;
 };
 
-const rejection = async (p: Promise<unknown>): Promise<DroverError> => {
+/** The DroverError a call is rejected with; fails when it resolves or throws anything else. */
+export const rejection = async (p: Promise<unknown>): Promise<DroverError> => {
   try {
     await p;
   } catch (err) {

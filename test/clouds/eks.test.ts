@@ -20,11 +20,10 @@ import {
 } from '@aws-sdk/client-eks';
 import { EksProvider } from '../../clouds/eks/adapter.ts';
 import type { ClusterSpec, NodePoolSpec, ProviderExtras } from '../../clouds/ports.ts';
-import { DroverError } from '../../domain/errors.ts';
 import { ManualClock, SandboxCloud } from '../../sandbox/clouds/core.ts';
 import { startEksSandbox } from '../../sandbox/clouds/eks.ts';
 import type { EksSandbox } from '../../sandbox/clouds/eks.ts';
-import { createReady, describeConformance, untilDone } from './conformance.ts';
+import { createReady, describeConformance, untilDone, rejection } from './conformance.ts';
 import type { ConformanceTarget } from './conformance.ts';
 
 const REGION = 'us-east-1';
@@ -63,16 +62,6 @@ const spec = (name: string): ClusterSpec => ({
   nodePools: [pool('default')],
   extras,
 });
-
-const rejection = async (p: Promise<unknown>): Promise<DroverError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DroverError) return err;
-    throw new Error(`expected a DroverError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a rejection');
-};
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {

@@ -14,10 +14,9 @@ import { join } from 'node:path';
 import { createGkeProvider, gkeError, type GkeProvider } from '../../clouds/gke/adapter.ts';
 import { perZoneCount, zoneCount } from '../../clouds/gke/catalog.ts';
 import type { ClusterSpec, NodePoolSpec } from '../../clouds/ports.ts';
-import { DroverError } from '../../domain/errors.ts';
 import { ManualClock, SandboxCloud } from '../../sandbox/clouds/core.ts';
 import { GKE_SERVER_CONFIG, startGkeSandbox, type GkeSandbox } from '../../sandbox/clouds/gke.ts';
-import { describeConformance, untilDone, type ConformanceTarget } from './conformance.ts';
+import { describeConformance, untilDone, type ConformanceTarget, rejection } from './conformance.ts';
 
 const PROJECT = 'drover-sandbox';
 const TOKEN = 'ya29.sandbox-access-token';
@@ -88,16 +87,6 @@ const target = (): ConformanceTarget => ({
 
 /** Raw SDK clients bring their own channel credentials; this keeps gax from probing for ADC. */
 const noAdc = () => new GoogleAuth({ authClient: new OAuth2Client() });
-
-const rejection = async (p: Promise<unknown>): Promise<DroverError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DroverError) return err;
-    throw new Error(`expected a DroverError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error('expected a rejection');
-};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'drover-gke-'));
