@@ -8,6 +8,7 @@ import {
   type ScheduleSpec,
   type ScheduleSummary,
 } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { durationMs } from '../domain/durations.ts';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import type { ScheduleKind } from '../domain/schedules.ts';
@@ -274,8 +275,35 @@ export const createScheduleService = (temporal: Client) => {
       return describe(id);
     },
 
-    async trigger(id: string, overlap?: OverlapPolicy) {
+    /**
+     * Starts one run now and answers with its id once the schedule has taken the action (read
+     * from the schedule itself, which is consistent, not from the lagging run listing); null if
+     * it has not within `waitMs`. Temporal names a scheduled run by the second it starts in, so
+     * a trigger in the same second as the schedule's last action waits for the next second: two
+     * quick triggers would otherwise share a run id and the second would be lost.
+     */
+    async trigger(id: string, overlap?: OverlapPolicy, waitMs = 10_000): Promise<string | null> {
+      const before = (await describe(id)).info;
+      const last = before.recentActions.at(-1);
+      if (last) {
+        const nextSecond = Math.floor(last.takenAt.getTime() / 1000) * 1000 + 1000;
+        if (nextSecond > Date.now()) await sleep(nextSecond - Date.now());
+      }
       await onSchedule(id, () => handle(id).trigger(overlap ? OVERLAP[overlap] : undefined));
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const { info } = await describe(id);
+        if (info.numActionsTaken > before.numActionsTaken)
+          return info.recentActions.at(-1)?.action.workflow.workflowId ?? null;
+        if (info.numActionsSkippedOverlap > before.numActionsSkippedOverlap)
+          throw new DroverError(
+            ErrorType.Conflict,
+            `schedule '${id}': the trigger was skipped, a run is still running and the overlap policy is ${overlap ?? 'allow-all'}`,
+            { field: 'body.overlap' },
+          );
+        if (Date.now() >= deadline) return null;
+        await sleep(100);
+      }
     },
 
     async backfill(id: string, request: BackfillRequest) {

@@ -56,7 +56,6 @@ type DriftItem = {
 };
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const timing = (s: ScheduleView['spec']): string =>
   [
@@ -276,22 +275,16 @@ export const addMaintenanceCommands = (program: Command, kit: CliKit): void => {
     .option('--watch', 'follow the run until it ends')
     .action(async (id: string, o: { watch?: boolean }) => {
       const client = await api();
-      const path = `/v1/runs?schedule=${encodeURIComponent(id)}&limit=1000`;
-      const before = new Set((await client<{ items: { id: string }[] }>('GET', path)).items.map((r) => r.id));
-      await client('POST', `/v1/schedules/${encodeURIComponent(id)}/trigger`);
-      // The run shows in the listing once Temporal's visibility has it, usually within a second.
-      for (let i = 0; i < 30; i++) {
-        const fresh = (await client<{ items: { id: string }[] }>('GET', path)).items.find(
-          (r) => !before.has(r.id),
+      const { runId } = await client<{ runId: string | null }>(
+        'POST',
+        `/v1/schedules/${encodeURIComponent(id)}/trigger`,
+      );
+      if (!runId)
+        return fail(
+          `triggered, but ${id} had not started the run yet; look for it with: drover schedules show ${id}`,
         );
-        if (fresh) {
-          if (!o.watch) return asJson() ? print({ runId: fresh.id }) : console.log(fresh.id);
-          process.exitCode = await kit.watchRun(fresh.id);
-          return;
-        }
-        await sleep(500);
-      }
-      console.error(`triggered; the run is not listed yet: drover runs ls … or GET ${path}`);
+      if (!o.watch) return asJson() ? print({ runId }) : console.log(runId);
+      process.exitCode = await kit.watchRun(runId);
     });
 
   schedules

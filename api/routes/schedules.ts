@@ -62,6 +62,12 @@ const Accepted = z.object({
   scheduleId: z.string(),
   links: z.object({ self: z.string(), runs: z.string() }),
 });
+const Triggered = Accepted.extend({
+  runId: z
+    .string()
+    .nullable()
+    .describe('the run the trigger started; null if the schedule had not started it within 10 s'),
+});
 
 export const scheduleRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -251,16 +257,21 @@ export const scheduleRoutes =
       {
         schema: {
           summary: 'Start one run now, paused or not',
-          description: 'The run appears under the schedule (GET /v1/runs?schedule=ID) within a second or so.',
+          description:
+            'Answers with the id of the run it started once the schedule has started it. ' +
+            'The overlap policy defaults to allow-all; with another, a trigger while a run is still ' +
+            'running may be skipped (409).',
           tags: ['schedules'],
           params: Params,
           body: z.object({ overlap: OverlapPolicy.optional() }).strict().nullish(),
-          response: { 202: Accepted, 404: ErrorBody },
+          response: { 202: Triggered, 404: ErrorBody, 409: ErrorBody },
         },
       },
       async (request, reply) => {
-        await schedules.trigger(request.params.id, request.body?.overlap);
-        return reply.status(202).send({ scheduleId: request.params.id, links: links(request.params.id) });
+        const runId = await schedules.trigger(request.params.id, request.body?.overlap);
+        return reply
+          .status(202)
+          .send({ scheduleId: request.params.id, runId, links: links(request.params.id) });
       },
     );
 

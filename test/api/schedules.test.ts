@@ -248,12 +248,21 @@ describe('a paused schedule', () => {
     expect((await api.call<ScheduleView>('GET', `/v1/schedules/${id}`)).body.counts.started).toBe(0);
     expect(await runsOf(id)).toEqual([]);
 
-    const triggered = await api.call<{ links: { runs: string } }>('POST', `/v1/schedules/${id}/trigger`);
+    type Triggered = { runId: string | null; links: { runs: string } };
+    const triggered = await api.call<Triggered>('POST', `/v1/schedules/${id}/trigger`);
     expect(triggered.status).toBe(202);
     expect(triggered.body.links.runs).toBe(`/v1/runs?schedule=${id}`);
-    await waitUntil('the triggered run', async () => (await runsOf(id)).length === 1, 15_000);
+    expect(triggered.body.runId).toMatch(new RegExp(`^maintenance:${id}\\.scheduled-`));
+    // Right after it: Temporal names scheduled runs by the second, yet this is a run of its own.
+    const again = await api.call<Triggered>('POST', `/v1/schedules/${id}/trigger`);
+    expect(again.status).toBe(202);
+    expect(again.body.runId).toMatch(new RegExp(`^maintenance:${id}\\.scheduled-`));
+    expect(again.body.runId).not.toBe(triggered.body.runId);
+    await waitUntil('the triggered runs', async () => (await runsOf(id)).length === 2, 15_000);
     await sleep(3_000);
-    expect(await runsOf(id)).toHaveLength(1);
+    expect((await runsOf(id)).map((r) => r.id).sort()).toEqual(
+      [triggered.body.runId, again.body.runId].sort(),
+    );
 
     const unpaused = await api.call<ScheduleView>('POST', `/v1/schedules/${id}/unpause`, { note: 'go' });
     expect(unpaused.body).toMatchObject({ paused: false, note: 'go' });
