@@ -5,6 +5,7 @@ import {
   mergeShardProgress,
   type DeployProgress,
   type DeployTarget,
+  type ShardPlan,
   type ShardProgress,
   type Strategy,
 } from '../domain/deployments.ts';
@@ -86,22 +87,23 @@ export const liveDeployView = async (
   client: Client,
   runId: string,
   progress: unknown,
-): Promise<{ progress: unknown; pending: PendingStep[] }> => {
+): Promise<{ progress: unknown; pending: PendingStep[]; activeShard: ShardPlan | null }> => {
   let current = progress;
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (!isDeployProgress(current) || !current.shards.active) return { progress: current, pending: [] };
+    if (!isDeployProgress(current) || !current.shards.active)
+      return { progress: current, pending: [], activeShard: null };
     try {
       const handle = client.workflow.getHandle(current.shards.active.workflowId);
       const [shard, description] = await Promise.all([
         handle.query<ShardProgress>('progress'),
         handle.describe(),
       ]);
-      return markWaiting(mergeShardProgress(current, shard), description);
+      return { ...markWaiting(mergeShardProgress(current, shard), description), activeShard: shard.plan };
     } catch {
       current = await client.workflow.getHandle(runId).query<DeployProgress>('progress');
     }
   }
-  return { progress: current, pending: [] };
+  return { progress: current, pending: [], activeShard: null };
 };
 
 export const liveDeployProgress = async (

@@ -149,10 +149,16 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
     );
   },
 
-  /** A page of a run's targets, optionally in one state, by position. */
+  /**
+   * A page of a run's targets by position, optionally in one state and only inside (or only
+   * outside) the positions [from, to).
+   */
   async list(
     runId: string,
-    filter: { state?: TargetState | undefined },
+    filter: {
+      state?: TargetState | undefined;
+      positions?: { from: number; to: number; inside: boolean } | undefined;
+    },
     page: { limit: number; after?: number | undefined },
   ): Promise<{ total: number; items: (TargetProgress & { position: number })[]; next: number | null }> {
     const params: unknown[] = [tenant, runId];
@@ -160,6 +166,12 @@ export const createDeployTargetStore = (db: Db, tenant = DEFAULT_TENANT) => ({
     if (filter.state) {
       params.push(filter.state);
       where += ` AND state = $${params.length}`;
+    }
+    if (filter.positions) {
+      const { from, to, inside } = filter.positions;
+      params.push(from, to);
+      const range = `position >= $${params.length - 1} AND position < $${params.length}`;
+      where += inside ? ` AND ${range}` : ` AND NOT (${range})`;
     }
     const [count] = await db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM deploy_targets WHERE ${where}`,

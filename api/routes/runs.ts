@@ -181,7 +181,7 @@ export const runRoutes =
         schema: {
           summary: "A deploy run's targets, one page at a time, in plan order",
           description:
-            'Every target with its wave, state, attempts and last error. The shard at work shows live states; the others as they ended (or pending, if not started).',
+            'Every target with its wave, state, attempts and last error. The shard at work shows live states (`waiting` for a target queued on a site no sub-manager serves), also when filtered by `state`; the others as they ended (or pending, if not started).',
           tags: ['runs'],
           params: Params,
           querystring: z.object({
@@ -210,29 +210,61 @@ export const runRoutes =
           });
         }
         const run = await describeRun(deps.temporal, id);
-        const page = await targetStore.list(
-          id,
-          { state: request.query.state },
-          {
-            limit: request.query.limit,
-            after: request.query.cursor === undefined ? undefined : Number(request.query.cursor),
-          },
+        const { state, limit } = request.query;
+        const after = request.query.cursor === undefined ? -1 : Number(request.query.cursor);
+        const view =
+          run.status === 'running'
+            ? await liveDeployView(
+                deps.temporal,
+                id,
+                await deps.temporal.workflow.getHandle(id).query('progress'),
+              )
+            : null;
+        const live = new Map(
+          ((view?.progress as { targets?: TargetProgress[] } | undefined)?.targets ?? []).map((t) => [
+            t.id,
+            t,
+          ]),
         );
-        if (run.status === 'running') {
-          const live = await liveDeployProgress(
-            deps.temporal,
-            id,
-            await deps.temporal.workflow.getHandle(id).query('progress'),
-          );
-          const byId = new Map(
-            ((live as { targets?: TargetProgress[] }).targets ?? []).map((t) => [t.id, t]),
-          );
-          page.items = page.items.map((t) => ({ ...t, ...byId.get(t.id), position: t.position }));
+        const withLive = <T extends TargetProgress & { position: number }>(t: T): T => ({
+          ...t,
+          ...live.get(t.id),
+          position: t.position,
+        });
+        const shard = view?.activeShard;
+        if (!state || !shard) {
+          const page = await targetStore.list(id, { state }, { limit, after });
+          return {
+            total: page.total,
+            items: page.items.map(withLive),
+            nextCursor: page.next === null ? null : String(page.next),
+          };
         }
+        // The shard at work writes its targets' states when it ends: until then the database
+        // holds them as they were, so they are filtered by their live state instead.
+        const outside = await targetStore.list(
+          id,
+          { state, positions: { ...shard, inside: false } },
+          { limit, after },
+        );
+        const inside = (
+          await targetStore.list(
+            id,
+            { positions: { ...shard, inside: true } },
+            { limit: shard.to - shard.from },
+          )
+        ).items
+          .map(withLive)
+          .filter((t) => t.state === state);
+        const merged = [...outside.items, ...inside.filter((t) => t.position > after)].sort(
+          (a, b) => a.position - b.position,
+        );
+        const items = merged.slice(0, limit);
+        const more = merged.length > limit || outside.next !== null;
         return {
-          total: page.total,
-          items: page.items,
-          nextCursor: page.next === null ? null : String(page.next),
+          total: outside.total + inside.length,
+          items,
+          nextCursor: more ? String(items.at(-1)?.position ?? after) : null,
         };
       },
     );

@@ -268,6 +268,20 @@ describe('bulk deploy across two sites', () => {
       ['b3', 'pending'],
     ]);
     expect(rest.body.nextCursor).toBeNull();
+    // Filtered by state: a3's shard is still at work (paused with the run), so its state is
+    // the live one, not the pending the database holds until the shard ends.
+    type Page = { total: number; items: { name: string }[]; nextCursor: string | null };
+    const inState = async (query: string) => {
+      const res = await call<Page>('GET', `/v1/runs/${runId}/targets?${query}`);
+      expect(res.status).toBe(200);
+      return { ...res.body, names: res.body.items.map((t) => t.name) };
+    };
+    expect(await inState('state=failed')).toMatchObject({ total: 1, names: ['a3'], nextCursor: null });
+    expect(await inState('state=pending')).toMatchObject({ total: 3, names: ['b1', 'b2', 'b3'] });
+    const first = await inState('state=succeeded&limit=1');
+    expect(first).toMatchObject({ total: 2, names: ['a1'], nextCursor: '0' });
+    expect(await inState('state=succeeded&limit=1&cursor=0')).toMatchObject({ names: ['a2'] });
+    expect(await inState('state=failed&cursor=2')).toMatchObject({ total: 1, names: [], nextCursor: null });
     expect(p.waves[1]).toMatchObject({ total: 3, pending: 3 });
     // Wave 2 never started: site B's clusters are untouched.
     expect((await kubectl(kube.clusters[3] as KubeCluster, ['get', 'ns', 'shop'])).code).toBe(1);
