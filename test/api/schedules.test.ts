@@ -5,13 +5,11 @@
  * backfill and DELETE do what they say.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createSiteStore } from '../../db/sites.ts';
 import type { Run } from '../../domain/runs.ts';
-import { createControlWorker } from '../../workers/control-worker.ts';
 import type { MaintenanceReport } from '../../workflows/maintenance.ts';
-import { startApi, type ApiHarness } from '../support/drover.ts';
-import { temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { startApi, startWorkers, type ApiHarness, type InProcessWorkers } from '../support/drover.ts';
+import { uniq, waitUntil } from '../support/env.ts';
 
 type RunSummary = Pick<Run, 'id' | 'kind' | 'status' | 'startedAt' | 'closedAt'>;
 type ScheduleView = {
@@ -33,9 +31,7 @@ type ErrorReply = { error: { code: string; message: string; field?: string } };
 const tag = uniq();
 const site = `sched-${tag}`;
 let api: ApiHarness;
-let connection: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
+let workers: InProcessWorkers | undefined;
 const created: string[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,9 +47,7 @@ const runsOf = async (id: string) =>
 beforeAll(async () => {
   api = await startApi();
   await createSiteStore(api.db).checkIn(site, 'schedules test site', 'test');
-  connection = await NativeConnection.connect({ address: temporalAddress() });
-  worker = await createControlWorker({ connection, namespace: testNamespace(), db: api.db });
-  running = worker.run();
+  workers = await startWorkers(api, []);
 }, 60_000);
 
 afterAll(async () => {
@@ -63,9 +57,7 @@ afterAll(async () => {
       .delete()
       .catch(() => undefined);
   }
-  worker?.shutdown();
-  await running;
-  await connection?.close();
+  await workers?.stop();
   await api?.close();
 }, 60_000);
 

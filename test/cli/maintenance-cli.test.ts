@@ -7,10 +7,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { createControlWorker } from '../../workers/control-worker.ts';
-import { startApi, type ApiHarness } from '../support/drover.ts';
-import { repoRoot, temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { startApi, startWorkers, type ApiHarness, type InProcessWorkers } from '../support/drover.ts';
+import { repoRoot, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
 
 const tag = uniq();
@@ -18,9 +16,7 @@ const id = `cli-${tag}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-maintenance-cli-'));
 let api: ApiHarness;
 let env: Record<string, string>;
-let connection: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
+let workers: InProcessWorkers | undefined;
 
 type Result = { code: number; stdout: string; stderr: string };
 const drover = (args: string[]): Promise<Result> =>
@@ -39,9 +35,7 @@ beforeAll(async () => {
   const port = await freePort();
   await api.app.listen({ host: '127.0.0.1', port });
   env = { DROVER_API_URL: `http://127.0.0.1:${port}`, DROVER_TOKEN: api.token };
-  connection = await NativeConnection.connect({ address: temporalAddress() });
-  worker = await createControlWorker({ connection, namespace: testNamespace(), db: api.db });
-  running = worker.run();
+  workers = await startWorkers(api, []);
 }, 60_000);
 
 afterAll(async () => {
@@ -49,9 +43,7 @@ afterAll(async () => {
     .getHandle(id)
     .delete()
     .catch(() => undefined);
-  worker?.shutdown();
-  await running;
-  await connection?.close();
+  await workers?.stop();
   await api?.close();
 }, 60_000);
 

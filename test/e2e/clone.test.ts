@@ -18,35 +18,31 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createSiteActivities } from '../../activities/site/index.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
-import { createCloudAccounts, type CloudAccountConfig } from '../../clouds/accounts.ts';
+import { createCloudAccounts } from '../../clouds/accounts.ts';
 import { cloudProviderFactories } from '../../clouds/factories.ts';
 import { createSiteStore } from '../../db/sites.ts';
 import { CLONED_FROM_LABEL, type ClonePlan, type CloneRunProgress } from '../../domain/clones.ts';
-import type { Run } from '../../domain/runs.ts';
-import { siteTaskQueue } from '../../domain/task-queues.ts';
 import { applyManifests } from '../../kube/apply.ts';
 import { createKubeClient, type KubeClient } from '../../kube/client.ts';
-import { kubeEnvBacking } from '../../sandbox/clouds/backing.ts';
-import { SandboxCloud } from '../../sandbox/clouds/core.ts';
-import { startEksSandbox } from '../../sandbox/clouds/eks.ts';
-import { startGkeSandbox } from '../../sandbox/clouds/gke.ts';
-import { startTokenWebhook, type TokenWebhook } from '../../sandbox/clouds/token-webhook.ts';
-import { startKubeEnv, type KubeEnv } from '../../sandbox/kube-env.ts';
-import { createControlWorker } from '../../workers/control-worker.ts';
+import type { SandboxCloud } from '../../sandbox/clouds/core.ts';
+import { startSandboxClouds, type SandboxClouds } from '../../sandbox/clouds/fleet.ts';
 import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
-import { startApi, type ApiHarness } from '../support/drover.ts';
-import { repoRoot, temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { EKS_EXTRAS, FAST_SANDBOX } from '../support/clouds.ts';
+import {
+  startApi,
+  startWorkers,
+  type ApiHarness,
+  type InProcessWorkers,
+  type RunView,
+} from '../support/drover.ts';
+import { repoRoot, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
 
 const key = uniq();
 const sourceSite = `src-${key}`;
 const targetSite = `dst-${key}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-clone-'));
-const GKE_TOKEN = 'ya29.sandbox-clone-token';
-const POLLING = { initialMs: 200, maxMs: 800 };
 
 const WORKLOADS = `
 apiVersion: v1
@@ -90,26 +86,13 @@ spec:
 `;
 
 let api: ApiHarness;
-let kube: KubeEnv;
-let webhook: TokenWebhook;
-let connection: NativeConnection;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
+let fleet: SandboxClouds;
+let workers: InProcessWorkers | undefined;
 let eks: SandboxCloud;
 let gke: SandboxCloud;
-const stops: (() => Promise<void>)[] = [];
 
-type RunView<P> = Run & { progress?: P };
-
-const waitForRun = async <P>(runId: string, done: (r: RunView<P>) => boolean, timeoutMs = 180_000) => {
-  let run: RunView<P> | undefined;
-  await waitUntil(
-    `run ${runId}`,
-    async () => done((run = (await api.call<RunView<P>>('GET', `/v1/runs/${runId}`)).body)),
-    timeoutMs,
-  );
-  return run as RunView<P>;
-};
+const waitForRun = <P>(runId: string, until: (r: RunView<P>) => boolean, timeoutMs = 180_000) =>
+  api.waitForRun<P>(runId, { until, timeoutMs });
 
 /** A backing API server's admin client for a sandbox cluster: the test's own view, not the sites'. */
 const adminClient = (cloud: SandboxCloud, location: string, name: string): KubeClient => {
@@ -136,100 +119,29 @@ const eksSpec = (name: string, env: string) => ({
   version: '1.33',
   labels: { env, team: 'shop' },
   nodePools: [{ name: 'general', machineType: 'm7i.large', count: 2 }],
-  extras: {
-    eks: {
-      roleArn: 'arn:aws:iam::123456789012:role/drover-cluster',
-      subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
-      nodeRoleArn: 'arn:aws:iam::123456789012:role/drover-nodes',
-    },
-  },
+  extras: EKS_EXTRAS,
 });
-
-const engine = () =>
-  new SandboxCloud({
-    createDelayMs: 1_500,
-    nodePoolDelayMs: 800,
-    deleteDelayMs: 800,
-    backing: kubeEnvBacking(kube),
-  });
-
-const siteWorker = async (site: string, accounts: CloudAccountConfig[]) =>
-  Worker.create({
-    connection,
-    namespace: testNamespace(),
-    taskQueue: siteTaskQueue(site),
-    activities: createSiteActivities({
-      site,
-      identity: `clone-test-${site}`,
-      version: 'test',
-      clouds: createCloudAccounts(accounts, cloudProviderFactories),
-    }),
-  });
 
 /** The sources: made through the create run like any managed cluster, each with a shop. */
 const sources: { name: string; id: string; env: string }[] = [];
 
 beforeAll(async () => {
-  webhook = await startTokenWebhook({ dir: join(dir, 'webhook'), tokens: [GKE_TOKEN] });
-  kube = await startKubeEnv({
-    clusters: 1,
-    baseDir: join(dir, 'kube'),
-    namePrefix: 'base',
-    apiServerArgs: webhook.apiServerArgs(),
-  });
-  eks = engine();
-  const eksServer = await startEksSandbox({ cloud: eks, region: 'us-east-1' });
-  stops.push(() => eksServer.stop());
-  gke = engine();
-  const gkeServer = await startGkeSandbox({
-    cloud: gke,
-    certDir: join(dir, 'gke'),
-    projects: ['drover-clone'],
-    tokens: [GKE_TOKEN],
-  });
-  stops.push(() => gkeServer.stop());
-
-  try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-  } catch {
-    // Already installed in this jest worker.
-  }
+  fleet = await startSandboxClouds({ dir, name: 'drover-clone', clouds: ['eks', 'gke'], ...FAST_SANDBOX });
+  eks = fleet.engine('eks');
+  gke = fleet.engine('gke');
   api = await startApi();
   for (const site of [sourceSite, targetSite])
     await createSiteStore(api.db).checkIn(site, 'clone test', 'test');
-  connection = await NativeConnection.connect({ address: temporalAddress() });
-  workers = [
-    await createControlWorker({ connection, namespace: testNamespace(), db: api.db }),
-    // Each site holds its own cloud account: credentials never leave it.
-    await siteWorker(sourceSite, [
-      {
-        name: 'sandbox-eks',
-        cloud: 'eks',
-        options: {
-          region: 'us-east-1',
-          endpoint: eksServer.url,
-          credentials: { accessKeyId: 'AKIDSANDBOXCLONE', secretAccessKey: 'sandbox-secret' },
-        },
-        polling: POLLING,
-      },
-    ]),
-    await siteWorker(targetSite, [
-      {
-        name: 'sandbox-gke',
-        cloud: 'gke',
-        options: {
-          project: 'drover-clone',
-          endpoint: gkeServer.host,
-          port: gkeServer.port,
-          ca: gkeServer.ca,
-          accessToken: GKE_TOKEN,
-        },
-        polling: POLLING,
-      },
-    ]),
-  ];
-  running = Promise.all(workers.map((w) => w.run()));
-
+  // Each site holds its own cloud account: credentials never leave it.
+  const siteWith = (site: string, cloud: 'eks' | 'gke') => ({
+    site,
+    identity: `clone-test-${site}`,
+    version: 'test',
+    clouds: createCloudAccounts([fleet.account(cloud)], cloudProviderFactories),
+  });
+  workers = await startWorkers(api, [siteWith(sourceSite, 'eks'), siteWith(targetSite, 'gke')], {
+    quiet: true,
+  });
   // Three prod clusters and one dev cluster, each with the same small shop in it.
   const made = await Promise.all(
     ['prod', 'prod', 'prod', 'dev'].map(async (env, i) => {
@@ -252,13 +164,9 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await running;
-  await connection?.close();
+  await workers?.stop();
   await api?.close();
-  for (const stop of stops) await stop();
-  await webhook?.stop();
-  await kube?.stop({ removeData: true });
+  await fleet?.stop();
 }, 60_000);
 
 const inventory = async (site: string) =>

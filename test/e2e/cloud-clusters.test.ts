@@ -16,51 +16,28 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createCloudActivities } from '../../activities/site/clouds.ts';
-import { createSiteActivities } from '../../activities/site/index.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
-import { createCloudAccounts, type CloudAccountConfig } from '../../clouds/accounts.ts';
+import { createCloudAccounts } from '../../clouds/accounts.ts';
 import { cloudProviderFactories } from '../../clouds/factories.ts';
 import type { CloudName } from '../../clouds/ports.ts';
 import { createSiteStore } from '../../db/sites.ts';
-import type { Run } from '../../domain/runs.ts';
-import { siteTaskQueue } from '../../domain/task-queues.ts';
 import { createKubeClient } from '../../kube/client.ts';
-import { kubeEnvBacking } from '../../sandbox/clouds/backing.ts';
-import { SandboxCloud, type SandboxOp } from '../../sandbox/clouds/core.ts';
-import { startAksSandbox } from '../../sandbox/clouds/aks.ts';
-import { startEksSandbox } from '../../sandbox/clouds/eks.ts';
-import { startGkeSandbox } from '../../sandbox/clouds/gke.ts';
-import { startTokenWebhook, type TokenWebhook } from '../../sandbox/clouds/token-webhook.ts';
-import { startKubeEnv, type KubeEnv } from '../../sandbox/kube-env.ts';
-import { createControlWorker } from '../../workers/control-worker.ts';
+import type { SandboxCloud, SandboxOp } from '../../sandbox/clouds/core.ts';
+import { startSandboxClouds, type SandboxClouds } from '../../sandbox/clouds/fleet.ts';
 import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
 import type { DeleteClusterProgress } from '../../workflows/delete-cluster.ts';
-import { startApi, type ApiHarness } from '../support/drover.ts';
-import { repoRoot, temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { EKS_EXTRAS, FAST_SANDBOX } from '../support/clouds.ts';
+import { startApi, startWorkers, type ApiHarness, type InProcessWorkers } from '../support/drover.ts';
+import { repoRoot, uniq } from '../support/env.ts';
 
 const site = `clouds-${uniq()}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-cloud-clusters-'));
-const GKE_TOKEN = 'ya29.sandbox-e2e-token';
-const POLLING = { initialMs: 200, maxMs: 800 };
 
 type Sandbox = { cloud: CloudName; account: string; engine: SandboxCloud; spec: (name: string) => object };
-const clouds = new Map<CloudName, Sandbox>();
-const stops: (() => Promise<void>)[] = [];
 let api: ApiHarness;
-let kube: KubeEnv;
-let webhook: TokenWebhook;
-let connection: NativeConnection;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
-let eksOptions: Record<string, unknown>;
-
-const sandbox = (cloud: CloudName): Sandbox => {
-  const s = clouds.get(cloud);
-  if (!s) throw new Error(`no ${cloud} sandbox`);
-  return s;
-};
+let fleet: SandboxClouds;
+let workers: InProcessWorkers | undefined;
 
 const eksSpec = (name: string) => ({
   name,
@@ -68,13 +45,7 @@ const eksSpec = (name: string) => ({
   version: '1.33',
   labels: { team: 'platform' },
   nodePools: [{ name: 'general', machineType: 'm7i.large', count: 2 }],
-  extras: {
-    eks: {
-      roleArn: 'arn:aws:iam::123456789012:role/drover-cluster',
-      subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
-      nodeRoleArn: 'arn:aws:iam::123456789012:role/drover-nodes',
-    },
-  },
+  extras: EKS_EXTRAS,
 });
 const gkeSpec = (name: string) => ({
   name,
@@ -90,123 +61,42 @@ const aksSpec = (name: string) => ({
   labels: { team: 'platform' },
   nodePools: [{ name: 'system', machineType: 'Standard_D4s_v5', count: 3 }],
 });
+const SPECS: Record<CloudName, (name: string) => object> = { eks: eksSpec, gke: gkeSpec, aks: aksSpec };
 
-const engine = () =>
-  new SandboxCloud({
-    createDelayMs: 1_500,
-    nodePoolDelayMs: 800,
-    deleteDelayMs: 800,
-    backing: kubeEnvBacking(kube),
-  });
+const sandbox = (cloud: CloudName): Sandbox => ({
+  cloud,
+  account: fleet.account(cloud).name,
+  engine: fleet.engine(cloud),
+  spec: SPECS[cloud],
+});
 
 beforeAll(async () => {
-  webhook = await startTokenWebhook({ dir: join(dir, 'webhook'), tokens: [GKE_TOKEN] });
-  // A single API server to start with (the env needs one); sandbox clusters add their own.
-  kube = await startKubeEnv({
-    clusters: 1,
-    baseDir: join(dir, 'kube'),
-    namePrefix: 'base',
-    apiServerArgs: webhook.apiServerArgs(),
-  });
-
-  const accounts: CloudAccountConfig[] = [];
-  const eksEngine = engine();
-  const eks = await startEksSandbox({ cloud: eksEngine, region: 'us-east-1' });
-  stops.push(() => eks.stop());
-  clouds.set('eks', { cloud: 'eks', account: 'sandbox-eks', engine: eksEngine, spec: eksSpec });
-  eksOptions = {
-    region: 'us-east-1',
-    endpoint: eks.url,
-    credentials: { accessKeyId: 'AKIDSANDBOXE2E', secretAccessKey: 'sandbox-secret' },
-  };
-  accounts.push({ name: 'sandbox-eks', cloud: 'eks', options: eksOptions, polling: POLLING });
-
-  const gkeEngine = engine();
-  const gke = await startGkeSandbox({
-    cloud: gkeEngine,
-    certDir: join(dir, 'gke'),
-    projects: ['drover-e2e'],
-    tokens: [GKE_TOKEN],
-  });
-  stops.push(() => gke.stop());
-  clouds.set('gke', { cloud: 'gke', account: 'sandbox-gke', engine: gkeEngine, spec: gkeSpec });
-  accounts.push({
-    name: 'sandbox-gke',
-    cloud: 'gke',
-    options: {
-      project: 'drover-e2e',
-      endpoint: gke.host,
-      port: gke.port,
-      ca: gke.ca,
-      accessToken: GKE_TOKEN,
-    },
-    polling: POLLING,
-  });
-
-  const aksEngine = engine();
-  const aks = await startAksSandbox({ cloud: aksEngine, certDir: join(dir, 'aks'), token: 'aks-e2e-token' });
-  stops.push(() => aks.stop());
-  clouds.set('aks', { cloud: 'aks', account: 'sandbox-aks', engine: aksEngine, spec: aksSpec });
-  accounts.push({
-    name: 'sandbox-aks',
-    cloud: 'aks',
-    options: {
-      subscriptionId: '6b1c2f3e-0000-4000-8000-00000000e2e0',
-      resourceGroup: 'drover-e2e',
-      endpoint: aks.url,
-      ca: aks.ca,
-      token: 'aks-e2e-token',
-    },
-    polling: POLLING,
-  });
-
-  try {
-    // The failures below are on purpose: keep the SDK's warnings about them off the output.
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-  } catch {
-    // Already installed in this jest worker.
-  }
+  // Every ready sandbox cluster gets its own real API server.
+  fleet = await startSandboxClouds({ dir, name: 'drover-e2e', ...FAST_SANDBOX });
   api = await startApi();
   await createSiteStore(api.db).checkIn(site, 'cloud clusters test site', 'test');
-  connection = await NativeConnection.connect({ address: temporalAddress() });
-  workers = [
-    await createControlWorker({ connection, namespace: testNamespace(), db: api.db }),
-    await Worker.create({
-      connection,
-      namespace: testNamespace(),
-      taskQueue: siteTaskQueue(site),
-      activities: createSiteActivities({
+  // The failures below are on purpose: keep the SDK's warnings about them off the output.
+  workers = await startWorkers(
+    api,
+    [
+      {
         site,
         identity: 'cloud-clusters-test',
         version: 'test',
-        clouds: createCloudAccounts(accounts, cloudProviderFactories),
-      }),
-    }),
-  ];
-  running = Promise.all(workers.map((w) => w.run()));
+        clouds: createCloudAccounts(fleet.accounts, cloudProviderFactories),
+      },
+    ],
+    { quiet: true },
+  );
 }, 240_000);
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await running;
-  await connection?.close();
+  await workers?.stop();
   await api?.close();
-  for (const stop of stops) await stop();
-  await webhook?.stop();
-  await kube?.stop({ removeData: true });
+  await fleet?.stop();
 }, 60_000);
 
-type RunView<P> = Run & { progress?: P };
-
-const waitForRun = async <P>(runId: string, timeoutMs = 120_000): Promise<RunView<P>> => {
-  let run: RunView<P> | undefined;
-  await waitUntil(
-    `run ${runId} to end`,
-    async () => (run = (await api.call<RunView<P>>('GET', `/v1/runs/${runId}`)).body).status !== 'running',
-    timeoutMs,
-  );
-  return run as RunView<P>;
-};
+const waitForRun = <P>(runId: string, timeoutMs = 120_000) => api.waitForRun<P>(runId, { timeoutMs });
 
 const create = (cloud: CloudName, spec: object, extra: object = {}) =>
   api.call<{ runId: string; validated: boolean; error?: { code: string; field?: string; message: string } }>(
@@ -291,13 +181,7 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
     }
 
     // No credential the site used reached the run's history or the API's answer.
-    const secrets = [
-      GKE_TOKEN,
-      'aks-e2e-token',
-      'sandbox-secret',
-      'k8s-aws-v1.',
-      inCloud?.access?.token ?? '',
-    ];
+    const secrets = [...fleet.secrets, 'k8s-aws-v1.', inCloud?.access?.token ?? ''];
     const history = JSON.stringify(
       (await api.temporal.workflow.getHandle(started.body.runId).fetchHistory()).events ?? [],
       // Payloads serialize as base64: read them as text, or a secret in them would go unseen.
@@ -458,14 +342,11 @@ describe('managed clusters: failures after the cluster exists', () => {
     const name = `aks-cancel-${uniq()}`;
     const started = await create('aks', s.spec(name));
     const runId = started.body.runId;
-    await waitUntil(
-      'the run to wait for the cluster',
-      async () =>
-        (
-          await api.call<RunView<CreateClusterProgress>>('GET', `/v1/runs/${runId}`)
-        ).body.progress?.steps.some((st) => st.step === 'wait-cluster' && st.state === 'running') === true,
-      60_000,
-    );
+    await api.waitForRun<CreateClusterProgress>(runId, {
+      until: (r) =>
+        r.progress?.steps.some((st) => st.step === 'wait-cluster' && st.state === 'running') === true,
+      timeoutMs: 60_000,
+    });
     expect((await api.call('POST', `/v1/runs/${runId}/cancel`)).status).toBe(202);
     const run = await waitForRun<CreateClusterProgress>(runId);
     expect(run.status).toBe('cancelled');
@@ -481,10 +362,7 @@ describe('managed clusters: the create step is safe to retry', () => {
   it("adopts the cluster its own earlier attempt made, and refuses anyone else's", async () => {
     const s = sandbox('eks');
     const activities = createCloudActivities({
-      clouds: createCloudAccounts(
-        [{ name: s.account, cloud: 'eks', options: eksOptions, polling: POLLING }],
-        cloudProviderFactories,
-      ),
+      clouds: createCloudAccounts([fleet.account('eks')], cloudProviderFactories),
     });
     const request = s.spec(`eks-retry-${uniq()}`) as { name: string; location: string; version: string };
     const spec = {

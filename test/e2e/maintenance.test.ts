@@ -18,22 +18,26 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createSiteActivities } from '../../activities/site/index.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
 import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.ts';
 import { cloudProviderFactories } from '../../clouds/factories.ts';
 import type { DriftReportRow } from '../../db/maintenance.ts';
 import type { Run } from '../../domain/runs.ts';
-import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../../domain/task-queues.ts';
-import { SandboxCloud } from '../../sandbox/clouds/core.ts';
-import { startEksSandbox } from '../../sandbox/clouds/eks.ts';
+import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
+import type { SandboxCloud } from '../../sandbox/clouds/core.ts';
+import { startSandboxClouds, type SandboxClouds } from '../../sandbox/clouds/fleet.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
-import { createControlWorker } from '../../workers/control-worker.ts';
 import type { DeployProgress } from '../../workflows/bulk-deploy.ts';
 import type { MaintenanceInput, MaintenanceReport } from '../../workflows/maintenance.ts';
-import { siteKubeconfig, startApi, type ApiHarness } from '../support/drover.ts';
-import { temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import { EKS_EXTRAS } from '../support/clouds.ts';
+import {
+  siteKubeconfig,
+  startApi,
+  startWorkers,
+  type ApiHarness,
+  type InProcessWorkers,
+} from '../support/drover.ts';
+import { uniq, waitUntil } from '../support/env.ts';
 
 const run = promisify(execFile);
 const site = `maint-${uniq()}`;
@@ -69,12 +73,10 @@ spec:
 
 let api: ApiHarness;
 let kube: KubeEnv;
+let fleet: SandboxClouds;
 let engine: SandboxCloud;
 let accounts: CloudAccounts;
-let connection: NativeConnection;
-let workers: Worker[] = [];
-let running: Promise<unknown>;
-const stops: (() => Promise<void>)[] = [];
+let workers: InProcessWorkers | undefined;
 /** Inventory ids by context. */
 const ids = new Map<string, string>();
 
@@ -127,24 +129,17 @@ beforeAll(async () => {
     ]),
   );
 
-  engine = new SandboxCloud({ createDelayMs: 0, deleteDelayMs: 500 });
-  const eks = await startEksSandbox({ cloud: engine, region: REGION });
-  stops.push(() => eks.stop());
-  accounts = createCloudAccounts(
-    [
-      {
-        name: ACCOUNT,
-        cloud: 'eks',
-        options: {
-          region: REGION,
-          endpoint: eks.url,
-          credentials: { accessKeyId: 'AKIDSANDBOXMAINT', secretAccessKey: 'sandbox-secret' },
-        },
-        polling: { initialMs: 200, maxMs: 500 },
-      },
-    ],
-    cloudProviderFactories,
-  );
+  // A sandbox EKS whose clusters are records only (no API servers): expiry deletes them.
+  fleet = await startSandboxClouds({
+    dir: join(dir, 'clouds'),
+    clouds: ['eks'],
+    createMs: 0,
+    deleteMs: 500,
+    backing: false,
+    polling: { initialMs: 200, maxMs: 500 },
+  });
+  engine = fleet.engine('eks');
+  accounts = createCloudAccounts(fleet.accounts, cloudProviderFactories);
   for (const name of ['old', 'young']) {
     await accounts.get(ACCOUNT).provider.createCluster({
       name,
@@ -152,30 +147,15 @@ beforeAll(async () => {
       version: '1.33',
       labels: { team: 'platform' },
       nodePools: [],
-      extras: {
-        eks: {
-          roleArn: 'arn:aws:iam::123456789012:role/drover-cluster',
-          subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
-          nodeRoleArn: 'arn:aws:iam::123456789012:role/drover-nodes',
-        },
-      },
+      extras: EKS_EXTRAS,
     });
   }
 
-  try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-  } catch {
-    // Already installed in this jest worker.
-  }
   api = await startApi();
-  connection = await NativeConnection.connect({ address: temporalAddress() });
-  workers = [
-    await createControlWorker({ connection, namespace: testNamespace(), db: api.db }),
-    await Worker.create({
-      connection,
-      namespace: testNamespace(),
-      taskQueue: siteTaskQueue(site),
-      activities: createSiteActivities({
+  workers = await startWorkers(
+    api,
+    [
+      {
         site,
         identity: 'maintenance-test',
         version: 'test',
@@ -183,10 +163,10 @@ beforeAll(async () => {
         stateDir: join(dir, 'state'),
         clouds: accounts,
         temporal: api.temporal,
-      }),
-    }),
-  ];
-  running = Promise.all(workers.map((w) => w.run()));
+      },
+    ],
+    { quiet: true },
+  );
   await api.call('POST', '/v1/sites', { name: site });
   await discover();
   for (const context of ['k1', 'k2']) {
@@ -195,11 +175,9 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await running;
-  await connection?.close();
+  await workers?.stop();
   await api?.close();
-  for (const stop of stops) await stop();
+  await fleet?.stop();
   await kube?.stop({ removeData: true });
 }, 60_000);
 

@@ -1,9 +1,14 @@
 import { stringify } from 'yaml';
 import type { Client } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
-import { freshPostgres, temporalClient } from './env.ts';
+import type { Run } from '../../domain/runs.ts';
+import { siteTaskQueue } from '../../domain/task-queues.ts';
+import { createSiteActivities, type SiteActivityDeps } from '../../activities/site/index.ts';
+import { createControlWorker } from '../../workers/control-worker.ts';
+import { freshPostgres, temporalAddress, temporalClient, testNamespace, waitUntil } from './env.ts';
 
 /** One kubeconfig context of a site: which server, which CA, which token. */
 export type SiteContext = { context: string; server: string; caData?: string | undefined; token: string };
@@ -40,8 +45,19 @@ export type ApiHarness = {
     url: string,
     payload?: object,
   ) => Promise<{ status: number; body: T; text: string }>;
+  /**
+   * Polls the run until `until` holds (by default: until it is no longer running) and returns
+   * it as the API shows it, progress included.
+   */
+  waitForRun: <P = unknown>(
+    runId: string,
+    options?: { until?: (run: RunView<P>) => boolean; timeoutMs?: number },
+  ) => Promise<RunView<P>>;
   close: () => Promise<void>;
 };
+
+/** A run as `GET /v1/runs/{id}` answers: its progress typed by the kind of run. */
+export type RunView<P = unknown> = Run & { progress?: P };
 
 /**
  * The central side of an end-to-end test: a fresh Postgres database, a Temporal client in
@@ -71,6 +87,27 @@ export const startApi = async (options: { siteOfflineAfterMs?: number } = {}): P
         ...(payload ? { payload } : {}),
       });
       return { status: res.statusCode, body: (res.body ? res.json<T>() : undefined) as T, text: res.body };
+    },
+    waitForRun: async <P>(
+      runId: string,
+      options: { until?: (run: RunView<P>) => boolean; timeoutMs?: number } = {},
+    ) => {
+      const until = options.until ?? ((r: RunView<P>) => r.status !== 'running');
+      let run: RunView<P> | undefined;
+      await waitUntil(
+        `run ${runId}`,
+        async () => {
+          const res = await app.inject({
+            method: 'GET',
+            url: `/v1/runs/${encodeURIComponent(runId)}`,
+            headers: { authorization: `Bearer ${token}` },
+          });
+          if (res.statusCode !== 200) return false;
+          return until((run = res.json<RunView<P>>()));
+        },
+        options.timeoutMs ?? 120_000,
+      );
+      return run as RunView<P>;
     },
     close: async () => {
       await app.close();
@@ -141,4 +178,48 @@ export const deployActivityCompletions = async (
     }
   }
   return counts;
+};
+
+export type InProcessWorkers = { connection: NativeConnection; stop: () => Promise<void> };
+
+/**
+ * The control worker and one worker per site, in this process on this jest worker's
+ * namespace, so a test can look inside what the sites' activities reach (sandbox clouds).
+ * `quiet` keeps the SDK's warnings about failures a test causes on purpose off the output.
+ */
+export const startWorkers = async (
+  api: ApiHarness,
+  sites: SiteActivityDeps[],
+  options: { quiet?: boolean } = {},
+): Promise<InProcessWorkers> => {
+  if (options.quiet) {
+    try {
+      Runtime.install({ logger: new DefaultLogger('ERROR') });
+    } catch {
+      // Already installed in this jest worker.
+    }
+  }
+  const connection = await NativeConnection.connect({ address: temporalAddress() });
+  const workers = [
+    await createControlWorker({ connection, namespace: testNamespace(), db: api.db }),
+    ...(await Promise.all(
+      sites.map((deps) =>
+        Worker.create({
+          connection,
+          namespace: testNamespace(),
+          taskQueue: siteTaskQueue(deps.site),
+          activities: createSiteActivities(deps),
+        }),
+      ),
+    )),
+  ];
+  const running = Promise.all(workers.map((w) => w.run()));
+  return {
+    connection,
+    stop: async () => {
+      for (const w of workers) w.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
 };
