@@ -12,7 +12,8 @@ const { loadRelease } = proxyActivities<ControlActivities>({
 export type ReleaseContent = { releaseId: string; objects: ObjectIdentity[]; overrides: Override[] };
 
 /** The release's objects and overrides; each site renders them for its clusters itself. */
-export const contentQuery = defineQuery<ReleaseContent>('content');
+/** Null until the content is loaded (just after the workflow starts): ask again shortly. */
+export const contentQuery = defineQuery<ReleaseContent | null>('content');
 export const retireSignal = defineSignal('retire');
 
 /**
@@ -27,12 +28,7 @@ export const retireSignal = defineSignal('retire');
 export async function releaseWorkflow({ releaseId }: { releaseId: string }): Promise<void> {
   const state: { content?: { objects: ObjectIdentity[]; overrides: Override[] } } = {};
   let retired = false;
-  setHandler(contentQuery, () => {
-    // A query before the content is loaded fails; the asking activity retries.
-    const { content } = state;
-    if (!content) throw new Error(`release ${releaseId} is still loading`);
-    return { releaseId, ...content };
-  });
+  setHandler(contentQuery, () => (state.content ? { releaseId, ...state.content } : null));
   setHandler(retireSignal, () => {
     retired = true;
   });

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import type { Client } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ServiceError, type Client } from '@temporalio/client';
 import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.ts';
 import { parseCloudContext } from '../../domain/cluster-specs.ts';
 import type { DiscoveredCluster } from '../../domain/clusters.ts';
@@ -39,17 +40,52 @@ export type SiteActivityDeps = {
   clouds?: CloudAccounts | undefined;
   /** For reading release content from the release's workflow (a query; nothing recorded). */
   temporal?: Client | undefined;
+  /** How long a deploy waits for release content while the control worker cannot answer (5 min). */
+  releaseWaitMs?: number;
   now?: () => Date;
 };
 
 /** Releases kept per sub-manager; each is at most a few MiB and never changes. */
 const RELEASES_CACHED = 16;
 
+/** gRPC codes that mean the ask itself is wrong (bad argument, no right to, failed precondition). */
+const FINAL_CODES = new Set([3, 7, 9, 16]);
+
+/**
+ * Asks the release's workflow for its content. The control worker answers that query: while
+ * it is down (restarting, say) Temporal gives up on each ask after its query timeout (30 s by
+ * default), so ask again, for up to `waitMs`, before a cluster's deploy fails for it; the
+ * same while the workflow is still loading the content. Any other answer (the workflow does
+ * not exist, the query failed in it) is final.
+ */
+const patientQuery = async (temporal: Client, releaseId: string, waitMs: number): Promise<ReleaseContent> => {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 1_000; ; delay = Math.min(delay * 2, 15_000)) {
+    let content: ReleaseContent | null;
+    try {
+      content = await temporal.workflow
+        .getHandle(releaseWorkflowId(releaseId))
+        .query<ReleaseContent | null>('content');
+    } catch (err) {
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      const unreachable = err instanceof ServiceError && !(typeof code === 'number' && FINAL_CODES.has(code));
+      if (!unreachable || Date.now() + delay > deadline) throw err;
+      await sleep(delay);
+      continue;
+    }
+    if (content) return content;
+    // Served but not loaded yet: the release's workflow has just started.
+    if (Date.now() + delay > deadline)
+      throw new Error(`release ${releaseId} was still loading after ${Math.round(waitMs / 1000)} s`);
+    await sleep(Math.min(delay, 2_000));
+  }
+};
+
 /**
  * Release content by id, asked of the release's workflow once per sub-manager (concurrent
  * askers share the one query) and kept: a release id always names the same content.
  */
-const createReleaseCache = () => {
+const createReleaseCache = (waitMs: number) => {
   const cache = new Map<string, Promise<ReleaseContent>>();
   return (temporal: Client, releaseId: string): Promise<ReleaseContent> => {
     const hit = cache.get(releaseId);
@@ -59,9 +95,7 @@ const createReleaseCache = () => {
       cache.set(releaseId, hit);
       return hit;
     }
-    const pending = temporal.workflow
-      .getHandle(releaseWorkflowId(releaseId))
-      .query<ReleaseContent>('content');
+    const pending = patientQuery(temporal, releaseId, waitMs);
     cache.set(releaseId, pending);
     // A failed query is not kept: the next activity asks again (unless a newer ask replaced it).
     pending.catch(() => {
@@ -92,7 +126,7 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
     }
     return createKubeClient({ kubeconfigPath: deps.kubeconfigPath, context: target.context });
   };
-  const releaseContent = createReleaseCache();
+  const releaseContent = createReleaseCache(deps.releaseWaitMs ?? 5 * 60_000);
   /** This cluster's rendering of the release, as every deploy and drift check of it sees it. */
   const renderedRelease = async (target: DeployTarget, releaseId: string): Promise<Manifest[]> => {
     if (!deps.temporal) throw new Error('sub-manager has no Temporal client for release content');
