@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from './database.ts';
 import { DEFAULT_TENANT } from './sites.ts';
+import { parseCloudContext } from '../domain/cluster-specs.ts';
 import { DroverError, ErrorType, notFound } from '../domain/errors.ts';
 import {
   clusterNameFromContext,
@@ -9,6 +10,7 @@ import {
   type ClusterStatus,
   type DiscoveredCluster,
   type DiscoverySummary,
+  type UnlistedAccount,
   type Provider,
 } from '../domain/clusters.ts';
 import type { Requirement, Selector } from '../domain/selectors.ts';
@@ -338,7 +340,11 @@ export const createClusterStore = (db: Db, tenant = DEFAULT_TENANT) => {
      * refreshed, and clusters the site no longer lists are marked vanished, never deleted.
      * Deregistered clusters stay deregistered.
      */
-    async applyDiscovery(site: string, seen: DiscoveredCluster[]): Promise<DiscoverySummary> {
+    async applyDiscovery(
+      site: string,
+      seen: DiscoveredCluster[],
+      unlisted: UnlistedAccount[] = [],
+    ): Promise<DiscoverySummary> {
       return db.transaction(async (tx) => {
         await tx.query(`INSERT INTO sites (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
           tenant,
@@ -363,6 +369,7 @@ export const createClusterStore = (db: Db, tenant = DEFAULT_TENANT) => {
           updated: 0,
           vanished: [],
           unreachable: [],
+          unlisted,
         };
         for (const c of seen) {
           const status: ClusterStatus = c.reachable ? 'ready' : 'unreachable';
@@ -406,8 +413,12 @@ export const createClusterStore = (db: Db, tenant = DEFAULT_TENANT) => {
           summary.added.push(name);
         }
         const seenContexts = new Set(seen.map((c) => c.context));
+        const notListed = new Set(unlisted.map((u) => u.account));
         for (const k of known) {
           if (k.deregistered_at !== null || seenContexts.has(k.context) || k.status === 'vanished') continue;
+          // Unknown, not gone: its account could not be listed this time.
+          const account = parseCloudContext(k.context)?.account;
+          if (account !== undefined && notListed.has(account)) continue;
           await tx.query(
             `UPDATE clusters SET status = 'vanished', status_message = 'no longer listed by its site', updated_at = now() WHERE id = $1`,
             [k.id],

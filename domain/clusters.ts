@@ -51,6 +51,13 @@ export const DiscoveredCluster = z.object({
 });
 export type DiscoveredCluster = z.infer<typeof DiscoveredCluster>;
 
+/** A cloud account the site could not list this time, and why (no credential in it). */
+export const UnlistedAccount = z.object({ account: z.string(), error: z.string() });
+export type UnlistedAccount = z.infer<typeof UnlistedAccount>;
+
+/** What a site sees: its clusters, and the cloud accounts it could not list. */
+export type SiteDiscovery = { clusters: DiscoveredCluster[]; unlisted: UnlistedAccount[] };
+
 export const DiscoverySummary = z.object({
   site: z.string(),
   seen: z.number().int(),
@@ -58,6 +65,8 @@ export const DiscoverySummary = z.object({
   updated: z.number().int(),
   vanished: z.array(z.string()),
   unreachable: z.array(z.string()),
+  /** Accounts not listed this time: their clusters keep their last state, none is marked vanished. */
+  unlisted: z.array(UnlistedAccount),
 });
 export type DiscoverySummary = z.infer<typeof DiscoverySummary>;
 

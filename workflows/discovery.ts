@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.ts';
 import type { SiteActivities } from '../activities/site/index.ts';
-import type { DiscoverySummary } from '../domain/clusters.ts';
+import type { DiscoveredCluster, DiscoverySummary, SiteDiscovery } from '../domain/clusters.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 
 const { recordDiscovery } = proxyActivities<ControlActivities>({
@@ -19,6 +19,8 @@ export async function discoverSiteWorkflow({ site }: { site: string }): Promise<
     startToCloseTimeout: '2 minutes',
     retry: { maximumInterval: '1 minute' },
   });
-  const clusters = await discoverClusters();
-  return recordDiscovery({ site, clusters });
+  const found: SiteDiscovery | DiscoveredCluster[] = await discoverClusters();
+  // A sub-manager of an earlier version answers with the clusters alone.
+  const { clusters, unlisted } = Array.isArray(found) ? { clusters: found, unlisted: [] } : found;
+  return recordDiscovery({ site, clusters, unlisted });
 }

@@ -15,7 +15,13 @@ import { createReleaseStore } from '../../db/releases.ts';
 import { createSiteStore } from '../../db/sites.ts';
 import { releaseWorkflowId, type ObjectIdentity, type Override } from '../../domain/releases.ts';
 import { parseManifests } from '../../kube/apply.ts';
-import type { ClusterRef, DiscoveredCluster, DiscoverySummary, TargetSpec } from '../../domain/clusters.ts';
+import type {
+  ClusterRef,
+  DiscoveredCluster,
+  DiscoverySummary,
+  TargetSpec,
+  UnlistedAccount,
+} from '../../domain/clusters.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { parseSelector, SelectorParseError } from '../../domain/selectors.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
@@ -85,8 +91,12 @@ export const createControlActivities = ({
     },
 
     /** Folds what a site saw into the inventory. */
-    async recordDiscovery(input: { site: string; clusters: DiscoveredCluster[] }): Promise<DiscoverySummary> {
-      return clusters.applyDiscovery(input.site, input.clusters);
+    async recordDiscovery(input: {
+      site: string;
+      clusters: DiscoveredCluster[];
+      unlisted?: UnlistedAccount[];
+    }): Promise<DiscoverySummary> {
+      return clusters.applyDiscovery(input.site, input.clusters, input.unlisted ?? []);
     },
 
     /** The stable, sorted target list of a bulk run. */

@@ -8,7 +8,7 @@ import type {
   NodePoolSpec,
   ProviderExtras,
 } from '../../clouds/ports.ts';
-import type { DiscoveredCluster } from '../../domain/clusters.ts';
+import type { DiscoveredCluster, UnlistedAccount } from '../../domain/clusters.ts';
 import { cloudContext, RUN_LABEL } from '../../domain/cluster-specs.ts';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
 import { createKubeClient, type KubeClient, type KubeCredentials } from '../../kube/client.ts';
@@ -50,17 +50,25 @@ const readVersion = async (client: KubeClient): Promise<string> =>
 
 /**
  * Every cluster of every account, as discovery reports them: known by their cloud context, and
- * reachable when ready and answering /version. An account that cannot be listed fails the
- * whole discovery rather than have its clusters marked vanished.
+ * reachable when ready and answering /version. An account that cannot be listed (expired
+ * credentials, its cloud down) is reported as unlisted, so its clusters keep their last state
+ * instead of being marked vanished, and the other accounts are discovered all the same.
  */
 export const discoverCloudClusters = async (
   clouds: CloudAccounts,
   timeoutMs = 5_000,
-): Promise<DiscoveredCluster[]> => {
+): Promise<{ clusters: DiscoveredCluster[]; unlisted: UnlistedAccount[] }> => {
+  const unlisted: UnlistedAccount[] = [];
   const perAccount = await Promise.all(
     clouds.names().map(async (name) => {
       const account = clouds.get(name);
-      const listed = await account.provider.listClusters();
+      let listed;
+      try {
+        listed = await account.provider.listClusters();
+      } catch (err) {
+        unlisted.push({ account: name, error: err instanceof Error ? err.message : String(err) });
+        return [];
+      }
       return Promise.all(
         listed.map(async (c): Promise<DiscoveredCluster> => {
           const base = {
@@ -86,7 +94,10 @@ export const discoverCloudClusters = async (
       );
     }),
   );
-  return perAccount.flat();
+  return {
+    clusters: perAccount.flat(),
+    unlisted: unlisted.sort((a, b) => a.account.localeCompare(b.account)),
+  };
 };
 
 /**

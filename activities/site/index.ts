@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ServiceError, type Client } from '@temporalio/client';
 import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.ts';
 import { parseCloudContext } from '../../domain/cluster-specs.ts';
-import type { DiscoveredCluster } from '../../domain/clusters.ts';
+import type { SiteDiscovery } from '../../domain/clusters.ts';
 import type { DeployTarget } from '../../domain/deployments.ts';
 import type { DriftCheck } from '../../domain/maintenance.ts';
 import { DroverError, ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../../domain/errors.ts';
@@ -161,12 +161,12 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
     },
 
     /** Every cluster this site can reach through its kubeconfig and its cloud accounts. */
-    async discoverClusters(): Promise<DiscoveredCluster[]> {
+    async discoverClusters(): Promise<SiteDiscovery> {
       const [fromKubeconfig, fromClouds] = await Promise.all([
         deps.kubeconfigPath ? discoverKubeconfigClusters(deps.kubeconfigPath) : [],
         discoverCloudClusters(clouds),
       ]);
-      return [...fromKubeconfig, ...fromClouds];
+      return { clusters: [...fromKubeconfig, ...fromClouds.clusters], unlisted: fromClouds.unlisted };
     },
 
     /**

@@ -30,6 +30,7 @@ import type { DeleteClusterProgress } from '../../workflows/delete-cluster.ts';
 import { EKS_EXTRAS, FAST_SANDBOX } from '../support/clouds.ts';
 import { startApi, startWorkers, type ApiHarness, type InProcessWorkers } from '../support/drover.ts';
 import { repoRoot, uniq } from '../support/env.ts';
+import { freePort } from '../support/services.ts';
 
 const site = `clouds-${uniq()}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-cloud-clusters-'));
@@ -83,7 +84,18 @@ beforeAll(async () => {
         site,
         identity: 'cloud-clusters-test',
         version: 'test',
-        clouds: createCloudAccounts(fleet.accounts, cloudProviderFactories),
+        // One more account whose cloud is not there: discovery reports it and goes on.
+        clouds: createCloudAccounts(
+          [
+            ...fleet.accounts,
+            {
+              ...fleet.account('eks'),
+              name: 'sandbox-dead',
+              options: { ...fleet.account('eks').options, endpoint: `http://127.0.0.1:${await freePort()}` },
+            },
+          ],
+          cloudProviderFactories,
+        ),
       },
     ],
     { quiet: true },
@@ -201,6 +213,7 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
     const discovery = await api.call<{ runId: string }>('POST', `/v1/sites/${site}/discover`);
     const discovered = await waitForRun<unknown>(discovery.body.runId, 60_000);
     expect(discovered.status).toBe('succeeded');
+    expect(discovered.result).toMatchObject({ unlisted: [{ account: 'sandbox-dead' }] });
     expect((await inventory(name))[0]).toMatchObject({ id: p.clusterId, status: 'ready' });
 
     const destroy = await api.call<{ runId: string }>('DELETE', `/v1/clusters/${p.clusterId}?destroy=true`);
