@@ -52,6 +52,7 @@ type DriftItem = {
     state: string;
     fields: { path: string }[];
   }[];
+  omitted?: number;
   error: string | null;
 };
 
@@ -360,6 +361,7 @@ export const addMaintenanceCommands = (program: Command, kit: CliKit): void => {
                   (x) =>
                     `${x.kind} ${x.namespace ? `${x.namespace}/` : ''}${x.name} (${x.state === 'missing' ? 'missing' : x.fields.map((f) => f.path).join(', ')})`,
                 )
+                .concat(d.omitted ? [`… and ${d.omitted} more objects`] : [])
                 .join('; ') ||
                 '-'),
           ]),

@@ -25,6 +25,8 @@ export type DriftReportRow = {
   status: DriftStatus;
   checked: number;
   objects: DriftCheck['objects'];
+  /** Differing objects not listed in `objects` (the check kept itself small). */
+  omitted: number;
   error: string | null;
   checkedAt: string;
   checkRunId: string;
@@ -134,15 +136,16 @@ export const createMaintenanceStore = (db: Db, tenant = DEFAULT_TENANT) => ({
       (r) =>
         `($1, $${params.push(r.clusterId)}::uuid, $${params.push(r.releaseName)}, $${params.push(r.releaseId)},
           $${params.push(r.deployRunId)}, $${params.push(r.check.status)}, $${params.push(r.check.checked)}::int,
-          $${params.push(JSON.stringify(r.check.objects))}::jsonb, $${params.push(r.check.error)}, now(), $2)`,
+          $${params.push(JSON.stringify(r.check.objects))}::jsonb, $${params.push(r.check.omitted ?? 0)}::int,
+          $${params.push(r.check.error)}, now(), $2)`,
     );
     await db.query(
       `INSERT INTO drift_reports (tenant_id, cluster_id, release_name, release_id, deploy_run_id, status, checked,
-         objects, error, checked_at, check_run_id)
+         objects, omitted, error, checked_at, check_run_id)
        VALUES ${values.join(', ')}
        ON CONFLICT (tenant_id, cluster_id, release_name) DO UPDATE SET
          release_id = EXCLUDED.release_id, deploy_run_id = EXCLUDED.deploy_run_id, status = EXCLUDED.status,
-         checked = EXCLUDED.checked, objects = EXCLUDED.objects, error = EXCLUDED.error,
+         checked = EXCLUDED.checked, objects = EXCLUDED.objects, omitted = EXCLUDED.omitted, error = EXCLUDED.error,
          checked_at = EXCLUDED.checked_at, check_run_id = EXCLUDED.check_run_id`,
       params,
     );
@@ -174,12 +177,13 @@ export const createMaintenanceStore = (db: Db, tenant = DEFAULT_TENANT) => ({
       status: DriftStatus;
       checked: number;
       objects: DriftCheck['objects'];
+      omitted: number;
       error: string | null;
       checked_at: Date;
       check_run_id: string;
     }>(
       `SELECT d.cluster_id, c.name AS cluster_name, c.site, d.release_name, d.release_id, d.deploy_run_id, d.status,
-              d.checked, d.objects, d.error, d.checked_at, d.check_run_id
+              d.checked, d.objects, d.omitted, d.error, d.checked_at, d.check_run_id
          FROM drift_reports d JOIN clusters c ON c.id = d.cluster_id
         WHERE ${where.join(' AND ')}
         ORDER BY c.site, c.name, d.release_name
@@ -196,6 +200,7 @@ export const createMaintenanceStore = (db: Db, tenant = DEFAULT_TENANT) => ({
       status: r.status,
       checked: r.checked,
       objects: r.objects,
+      omitted: r.omitted,
       error: r.error,
       checkedAt: r.checked_at.toISOString(),
       checkRunId: r.check_run_id,

@@ -226,6 +226,8 @@ export type DriftCheck = {
   checked: number;
   /** Objects that differed (before a repair). */
   objects: ObjectDrift[];
+  /** Differing objects left out of `objects` to keep the check small (see capDriftCheck). */
+  omitted?: number;
   error: string | null;
 };
 
@@ -240,3 +242,23 @@ export type DeployedRelease = {
 
 export const DRIFT_FIELDS_KEPT = 20;
 export const DRIFT_VALUE_CHARS = 200;
+/**
+ * At most this many JSON characters per drift check: a page of checks (50 by default) then
+ * stays far below Temporal's 2 MiB payload limit however much of a release drifted.
+ */
+export const DRIFT_CHECK_CHARS = 16_384;
+
+/** Keeps a check's differing objects, in order, while they fit `maxChars`; counts the rest. */
+export const capDriftCheck = (check: DriftCheck, maxChars = DRIFT_CHECK_CHARS): DriftCheck => {
+  const error = check.error && check.error.length > 2_000 ? `${check.error.slice(0, 1_999)}…` : check.error;
+  let used = JSON.stringify({ ...check, error, objects: [] }).length;
+  const objects: ObjectDrift[] = [];
+  for (const o of check.objects) {
+    const size = JSON.stringify(o).length + 1;
+    if (used + size > maxChars) break;
+    objects.push(o);
+    used += size;
+  }
+  const omitted = (check.omitted ?? 0) + check.objects.length - objects.length;
+  return { ...check, error, objects, ...(omitted > 0 ? { omitted } : {}) };
+};

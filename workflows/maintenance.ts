@@ -119,6 +119,8 @@ export type MaintenanceReport = {
 type Carried = { report: MaintenanceReport; driftCursor: string | null };
 
 export const FINDINGS_KEPT = 200;
+/** Objects named per finding in the report (each line ≤ 200 characters). */
+const FINDING_OBJECTS = 5;
 const DEFAULT_PAGE_SIZE = 50;
 const VERSION_PAGE = 500;
 /** Continue as new past this many history events (Temporal suggests it later on its own). */
@@ -237,10 +239,7 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
               release: item.releaseName,
               releaseId: item.releaseId,
               status: check.status,
-              objects: check.objects.map(
-                (o) =>
-                  `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}: ${o.state === 'missing' ? 'missing' : o.fields.map((f) => f.path).join(', ')}`,
-              ),
+              objects: findingLines(check),
               error: check.error,
             });
           }
@@ -267,6 +266,16 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   }
   return report;
 }
+
+/** A finding's objects in the run's report, a few short lines: the full check is in GET /v1/drift. */
+const findingLines = (check: DriftCheck): string[] => {
+  const lines = check.objects.slice(0, FINDING_OBJECTS).map((o) => {
+    const line = `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}: ${o.state === 'missing' ? 'missing' : o.fields.map((f) => f.path).join(', ')}`;
+    return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+  });
+  const more = check.objects.length - lines.length + (check.omitted ?? 0);
+  return more > 0 ? [...lines, `… and ${more} more`] : lines;
+};
 
 /** One release on one cluster; a check its site could not run is an `error` finding, not a failed run. */
 const checkOne = async (item: DeployedRelease, repair: boolean): Promise<DriftCheck> => {

@@ -5,7 +5,7 @@ import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.t
 import { parseCloudContext } from '../../domain/cluster-specs.ts';
 import type { SiteDiscovery } from '../../domain/clusters.ts';
 import type { DeployTarget } from '../../domain/deployments.ts';
-import type { DriftCheck } from '../../domain/maintenance.ts';
+import { capDriftCheck, type DriftCheck } from '../../domain/maintenance.ts';
 import { DroverError, ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../../domain/errors.ts';
 import { releaseWorkflowId, renderForCluster, type ClusterFacts } from '../../domain/releases.ts';
 import type { ReleaseContent } from '../../workflows/release.ts';
@@ -212,10 +212,12 @@ export const createSiteActivities = (deps: SiteActivityDeps) => {
         const manifests = await renderedRelease(input.target, input.releaseId);
         const client = await clusterClient(input.target);
         try {
-          return await checkAndRepairDrift(client, manifests, {
-            releaseId: input.releaseId,
-            repair: input.repair,
-          });
+          return capDriftCheck(
+            await checkAndRepairDrift(client, manifests, {
+              releaseId: input.releaseId,
+              repair: input.repair,
+            }),
+          );
         } catch (err) {
           if (!(err instanceof DroverError) || !NON_RETRYABLE_ERROR_TYPES.includes(err.type)) throw err;
           return { status: 'error', checked: manifests.length, objects: [], error: err.message };

@@ -31,6 +31,7 @@ const DriftReport = z.object({
   status: DriftStatus,
   checked: z.number(),
   objects: z.array(ObjectDrift),
+  omitted: z.number().describe('differing objects not listed in objects (a check keeps itself under 16 KiB)'),
   error: z.string().nullable(),
   checkedAt: z.string(),
   checkRunId: z.string(),

@@ -195,7 +195,17 @@ describe('drift reports', () => {
         check: check('drifted'),
       },
     ]);
+    await store.recordDriftChecks('maintenance:1', [
+      {
+        clusterId: a,
+        releaseName: 'shop',
+        releaseId: releases.shop2 ?? '',
+        deployRunId: 'deploy:r2',
+        check: { ...check('drifted'), omitted: 7 },
+      },
+    ]);
     const drifted = await store.listDrift({ status: 'drifted' }, { limit: 1 });
+    expect(drifted.items[0]?.omitted).toBe(7);
     expect(drifted.items.map((r) => [r.clusterName, r.checkRunId])).toEqual([['a', 'maintenance:1']]);
     expect(drifted.items[0]?.objects[0]?.fields).toEqual([
       { path: 'data.color', live: '"red"', desired: '"green"' },

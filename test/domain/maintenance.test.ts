@@ -2,7 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import { durationMs, formatDuration } from '../../domain/durations.ts';
 import {
   assessVersion,
+  capDriftCheck,
   clusterExpiry,
+  DRIFT_CHECK_CHARS,
   minorOf,
   MaintenanceSpec,
   TTL_LABEL,
@@ -83,6 +85,41 @@ describe('version support', () => {
     expect(at('v1.40.0').status).toBe('supported');
     expect(at(null).status).toBe('unknown');
     expect(at('v1.36.1').supported).toEqual(['1.37', '1.36', '1.35']);
+  });
+});
+
+describe('a drift check', () => {
+  const object = (i: number) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    namespace: 'shop',
+    name: `config-${i}`,
+    state: 'drifted' as const,
+    fields: Array.from({ length: 20 }, (_, f) => ({
+      path: `data.key${f}`,
+      live: `"${'l'.repeat(198)}"`,
+      desired: `"${'d'.repeat(198)}"`,
+    })),
+    truncated: true,
+  });
+
+  it('keeps its objects in order while they fit, and counts the rest', () => {
+    const objects = Array.from({ length: 300 }, (_, i) => object(i));
+    const check = { status: 'drifted' as const, checked: 300, objects, error: `x${'y'.repeat(10_000)}` };
+    const capped = capDriftCheck(check);
+    expect(JSON.stringify(capped).length).toBeLessThanOrEqual(DRIFT_CHECK_CHARS);
+    expect(capped.objects.length).toBeGreaterThan(0);
+    expect(capped.objects).toEqual(objects.slice(0, capped.objects.length));
+    expect(capped.omitted).toBe(300 - capped.objects.length);
+    expect(capped.error?.length).toBe(2_000);
+    expect(capped.checked).toBe(300);
+    // Capping again keeps the count.
+    expect(capDriftCheck(capped, 10_000).omitted).toBeGreaterThan(capped.omitted ?? 0);
+  });
+
+  it('leaves a small check as it was', () => {
+    const check = { status: 'drifted' as const, checked: 3, objects: [object(1)], error: null };
+    expect(capDriftCheck(check)).toEqual(check);
   });
 });
 
