@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   defineQuery,
   makeContinueAsNewFunc,
   proxyActivities,
@@ -6,8 +7,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeployPlanActivities } from '../activities/control/deploy-plans.ts';
+import { ErrorType } from '../domain/errors.ts';
 import type { ScheduledBy, ScheduledDeployment } from '../domain/schedules.ts';
-import type { bulkDeployWorkflow } from './bulk-deploy.ts';
+import {
+  pauseUpdate,
+  resumeUpdate,
+  rollbackUpdate,
+  setConcurrencyUpdate,
+  type bulkDeployWorkflow,
+} from './bulk-deploy.ts';
 
 /**
  * The first moments of a rollout a schedule starts. A deploy run needs its targets stored
@@ -30,6 +38,17 @@ const { planDeployRun } = proxyActivities<DeployPlanActivities>({
 
 export async function scheduledDeployWorkflow(input: ScheduledDeployInput): Promise<never> {
   setHandler(planningProgressQuery, () => ({ phase: 'planning' as const }));
+  // The run's controls exist from its first moment; while it plans they say why they wait.
+  const stillPlanning = (..._args: unknown[]): never => {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidState,
+      message: 'the run is still planning its rollout (nothing is deployed yet); ask again in a moment',
+    });
+  };
+  setHandler(pauseUpdate, stillPlanning, { validator: stillPlanning });
+  setHandler(resumeUpdate, stillPlanning, { validator: stillPlanning });
+  setHandler(rollbackUpdate, stillPlanning, { validator: stillPlanning });
+  setHandler(setConcurrencyUpdate, stillPlanning, { validator: stillPlanning });
   const runId = workflowInfo().workflowId;
   const planned = await planDeployRun({ runId, deployment: input.deployment });
   const becomeDeployRun = makeContinueAsNewFunc<typeof bulkDeployWorkflow>({
