@@ -4,6 +4,7 @@ import {
   FailureBudget,
   WaveSpec,
   type RunPhase,
+  type TargetProgress,
   type TargetState,
   type WaveProgress,
 } from './deployments.ts';
@@ -245,15 +246,8 @@ export type CloneMade = {
   context: string | null;
 };
 
-export type CloneTargetProgress = {
-  /** The source cluster. */
-  id: string;
-  name: string;
-  site: string;
-  wave: number;
-  state: TargetState;
-  attempts: number;
-  lastError: string | null;
+/** A deploy target's progress (its `id`, `name` and `site` are the source cluster's), plus the clone. */
+export type CloneTargetProgress = Omit<TargetProgress, 'changed' | 'waitingSince'> & {
   /** The step the clone is at (or ended at): create, migrate, label, delete-clone. */
   step: string | null;
   clone: CloneMade | null;

@@ -22,8 +22,7 @@ import type {
   TargetSpec,
   UnlistedAccount,
 } from '../../domain/clusters.ts';
-import { DroverError, ErrorType } from '../../domain/errors.ts';
-import { parseSelector, SelectorParseError } from '../../domain/selectors.ts';
+import { selectorFrom } from '../../domain/selectors.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { classified } from '../errors.ts';
 
@@ -101,18 +100,7 @@ export const createControlActivities = ({
 
     /** The stable, sorted target list of a bulk run. */
     async resolvePlacement(spec: TargetSpec): Promise<ClusterRef[]> {
-      let selector;
-      try {
-        selector = spec.selector === undefined ? undefined : parseSelector(spec.selector);
-      } catch (err) {
-        if (err instanceof SelectorParseError) {
-          throw new DroverError(ErrorType.BadInput, `selector ${err.message}`, {
-            field: 'selector',
-            details: { position: err.position },
-          });
-        }
-        throw err;
-      }
+      const selector = selectorFrom(spec.selector, 'selector');
       return clusters.placement({ clusterIds: spec.clusterIds, selector, sites: spec.sites });
     },
 
