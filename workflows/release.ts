@@ -11,8 +11,10 @@ const { loadRelease } = proxyActivities<ControlActivities>({
 
 export type ReleaseContent = { releaseId: string; objects: ObjectIdentity[]; overrides: Override[] };
 
-/** The release's objects and overrides; each site renders them for its clusters itself. */
-/** Null until the content is loaded (just after the workflow starts): ask again shortly. */
+/**
+ * The release's objects and overrides; each site renders them for its clusters itself. Null
+ * until the content is loaded (just after the workflow starts): ask again shortly.
+ */
 export const contentQuery = defineQuery<ReleaseContent | null>('content');
 export const retireSignal = defineSignal('retire');
 
