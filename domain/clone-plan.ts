@@ -10,6 +10,7 @@ import type {
 import { gkeZoneCount, isGkeZone, perZoneCount, regionOfLocation, translateRegion } from './cloud-regions.ts';
 import { RUN_LABEL, type ClusterSpecRequest } from './cluster-specs.ts';
 import { validateLabelKey, validateLabelValue } from './selectors.ts';
+import { compareVersions, minorOf } from './versions.ts';
 
 /**
  * Translating a cluster of one cloud into another cloud's model: the heart of a clone plan.
@@ -67,17 +68,6 @@ const shape = (m: Pick<MachineType, 'vcpu' | 'memoryMiB' | 'gpus' | 'arch'>) =>
 
 // --- versions ------------------------------------------------------------------------------------
 
-/** "1.33" from "1.33", "v1.33.5", "1.33.5-gke.1308000", "1.33.2-eks-…"; undefined otherwise. */
-export const minorOf = (version: string): string | undefined => {
-  const m = /^v?(\d+)\.(\d+)(?:$|[.-])/.exec(version.trim());
-  return m ? `${Number(m[1])}.${Number(m[2])}` : undefined;
-};
-
-const minorRank = (minor: string): number => {
-  const [major = 0, min = 0] = minor.split('.').map(Number);
-  return major * 1000 + min;
-};
-
 /**
  * The target version: the source's minor if the target offers it, else the nearest newer one,
  * else the nearest older one. Returned as a minor ("1.33"): the create step resolves it to the
@@ -87,19 +77,19 @@ export const chooseVersion = (
   sourceVersion: string,
   catalog: Pick<Catalog, 'cloud' | 'versions' | 'defaultVersion'>,
 ): { version: string; warning?: string } => {
-  const offered = [
-    ...new Set(catalog.versions.map(minorOf).filter((m): m is string => m !== undefined)),
-  ].sort((a, b) => minorRank(a) - minorRank(b));
+  const offered = [...new Set(catalog.versions.map(minorOf).filter((m): m is string => m !== null))].sort(
+    compareVersions,
+  );
   const wanted = minorOf(sourceVersion);
   const fallback = minorOf(catalog.defaultVersion) ?? catalog.defaultVersion;
-  if (wanted === undefined) {
+  if (wanted === null) {
     return {
       version: fallback,
       warning: `the source version '${sourceVersion}' is not a Kubernetes version drover can read; ${catalog.cloud}'s default ${fallback} is a guess`,
     };
   }
   if (offered.includes(wanted)) return { version: wanted };
-  const newer = offered.find((m) => minorRank(m) > minorRank(wanted));
+  const newer = offered.find((m) => compareVersions(m, wanted) > 0);
   if (newer !== undefined) {
     return {
       version: newer,

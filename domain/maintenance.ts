@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TargetSpec, type Provider } from './clusters.ts';
 import { durationMs, Duration } from './durations.ts';
+import { compareVersions, minorOf } from './versions.ts';
 
 /**
  * Scheduled maintenance: what a maintenance run does (drift, expired clusters, version report)
@@ -98,18 +99,6 @@ export const UPSTREAM_END_OF_LIFE: Readonly<Record<string, string>> = {
   '1.37': '2027-10-28',
 };
 
-/** `v1.33.13`, `1.33`, `1.33.5-eks-abc` → `1.33`; null when it is no Kubernetes version. */
-export const minorOf = (version: string | null | undefined): string | null => {
-  const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
-  return m ? `${Number(m[1])}.${Number(m[2])}` : null;
-};
-
-const compareMinor = (a: string, b: string): number => {
-  const [a1 = 0, a2 = 0] = a.split('.').map(Number);
-  const [b1 = 0, b2 = 0] = b.split('.').map(Number);
-  return a1 - b1 || a2 - b2;
-};
-
 /**
  * supported: in support, not leaving it soon; expiring: leaves support within the warning
  * window (upstream end of life), or is the oldest minor its cloud still offers (the next to
@@ -138,7 +127,7 @@ export const assessVersion = (input: {
   warnWithinMs: number;
 }): VersionAssessment => {
   const minor = minorOf(input.version);
-  const table = Object.keys(UPSTREAM_END_OF_LIFE).sort(compareMinor);
+  const table = Object.keys(UPSTREAM_END_OF_LIFE).sort(compareVersions);
   const endOfLife = minor ? (UPSTREAM_END_OF_LIFE[minor] ?? null) : null;
   const eolDate = endOfLife ? new Date(`${endOfLife}T23:59:59Z`) : null;
   const days = (d: Date) => Math.ceil((d.getTime() - input.now.getTime()) / 86_400_000);
@@ -146,19 +135,22 @@ export const assessVersion = (input: {
   if (input.cloudVersions) {
     const offered = [
       ...new Set(input.cloudVersions.map(minorOf).filter((v): v is string => v !== null)),
-    ].sort((a, b) => compareMinor(b, a));
+    ].sort((a, b) => compareVersions(b, a));
     const base = { minor, source: 'cloud-catalog' as const, supported: offered, endOfLife };
     if (!minor) return { ...base, status: 'unknown', reason: 'the cluster reports no Kubernetes version' };
     const oldest = offered.at(-1);
     const newest = offered[0];
     if (!oldest || !newest) return { ...base, status: 'unknown', reason: 'the cloud lists no versions' };
-    if (compareMinor(minor, oldest) < 0 || (compareMinor(minor, newest) <= 0 && !offered.includes(minor)))
+    if (
+      compareVersions(minor, oldest) < 0 ||
+      (compareVersions(minor, newest) <= 0 && !offered.includes(minor))
+    )
       return {
         ...base,
         status: 'unsupported',
         reason: `${minor} is no longer offered by the cloud (oldest offered: ${oldest})`,
       };
-    if (compareMinor(minor, newest) > 0)
+    if (compareVersions(minor, newest) > 0)
       return { ...base, status: 'supported', reason: `${minor} is newer than the cloud's list` };
     if (minor === oldest && offered.length > 1)
       return { ...base, status: 'expiring', reason: `${minor} is the oldest version the cloud still offers` };
@@ -172,7 +164,7 @@ export const assessVersion = (input: {
   if (!minor) return { ...base, status: 'unknown', reason: 'the cluster reports no Kubernetes version' };
   if (!eolDate) {
     // End-of-life dates grow with the minor: one older than a minor past its end is past it too.
-    const newer = table.find((m) => compareMinor(m, minor) > 0);
+    const newer = table.find((m) => compareVersions(m, minor) > 0);
     if (!newer)
       return { ...base, status: 'supported', reason: `${minor} is newer than drover's support table` };
     const newerEol = UPSTREAM_END_OF_LIFE[newer] ?? '';

@@ -40,6 +40,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import { parse as parseYaml } from 'yaml';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
+import { compareVersions } from '../../domain/versions.ts';
 import type {
   Catalog,
   CloudCluster,
@@ -303,16 +304,6 @@ const toCluster = (mc: ManagedCluster): CloudCluster => {
     providerId: mc.id ?? '',
     createdAt: mc.systemData?.createdAt?.toISOString() ?? null,
   };
-};
-
-const compareVersions = (a: string, b: string): number => {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 };
 
 /** "The long-running operation has failed. Code. message" (core-lro) → "Code: message". */

@@ -25,6 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { compareVersions } from '../../domain/versions.ts';
 import { SandboxError, type SandboxCloud, type SandboxCluster, type SandboxNodePool } from './core.ts';
 import { servingCert } from './tls.ts';
 
@@ -214,16 +215,6 @@ const resolveVersion = (versions: readonly AksKubernetesVersion[], requested: st
     );
   if (requested && minor.version !== requested) return requested;
   return minor.patches[minor.patches.length - 1] ?? minor.version;
-};
-
-const compareVersions = (a: string, b: string): number => {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 };
 
 interface PoolContext {

@@ -21,7 +21,6 @@ import {
   chooseMachineType,
   chooseVersion,
   cloudClusterName,
-  minorOf,
   placeholdersIn,
   poolNameFor,
   translateCluster,
@@ -29,6 +28,7 @@ import {
 } from '../../domain/clone-plan.ts';
 import { checkClusterSpec, ClusterSpecRequest, RUN_LABEL } from '../../domain/cluster-specs.ts';
 
+import { minorOf } from '../../domain/versions.ts';
 // --- catalogs, as each adapter's catalog(location) answers ---------------------------------------
 
 /** Kubernetes versions as each cloud lists them (EKS minors, GKE patches, AKS non-preview minors). */

@@ -5,11 +5,11 @@ import {
   capDriftCheck,
   clusterExpiry,
   DRIFT_CHECK_CHARS,
-  minorOf,
   MaintenanceSpec,
   TTL_LABEL,
 } from '../../domain/maintenance.ts';
 import { CreateScheduleRequest, scheduledRunPrefixes, scheduledWorkflowId } from '../../domain/schedules.ts';
+import { minorOf } from '../../domain/versions.ts';
 
 const DAY = 86_400_000;
 
