@@ -246,6 +246,17 @@ export type CloneMade = {
   context: string | null;
 };
 
+/** The clone a plan will make, before it exists (no cluster id, no context yet). */
+export const cloneToMake = (plan: ClonePlan): CloneMade => ({
+  clusterId: null,
+  name: plan.spec.name,
+  site: plan.target.site,
+  account: plan.target.account,
+  cloud: plan.target.cloud,
+  location: plan.spec.location,
+  context: null,
+});
+
 /** A deploy target's progress (its `id`, `name` and `site` are the source cluster's), plus the clone. */
 export type CloneTargetProgress = Omit<TargetProgress, 'changed' | 'waitingSince'> & {
   /** The step the clone is at (or ended at): create, migrate, label, delete-clone. */

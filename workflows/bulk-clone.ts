@@ -12,6 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  cloneToMake,
   MAX_CLONES_PER_RUN,
   type BulkCloneInput,
   type ClonePhase,
@@ -232,15 +233,7 @@ export async function bulkCloneWorkflow(input: BulkCloneInput): Promise<CloneRun
     t.step = 'create';
     t.lastError = null;
     t.runId = `clone-cluster:${runKey}.${index + 1}.${t.attempts}`;
-    t.clone = {
-      clusterId: null,
-      name: plan.spec.name,
-      site: plan.target.site,
-      account: plan.target.account,
-      cloud: plan.target.cloud,
-      location: plan.spec.location,
-      context: null,
-    };
+    t.clone = cloneToMake(plan);
     try {
       const handle = await startChild(cloneClusterWorkflow, { workflowId: t.runId, args: [{ plan }] });
       const result = await handle.result();

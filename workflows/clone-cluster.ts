@@ -16,6 +16,7 @@ import type { Catalog, CloudName } from '../domain/clouds.ts';
 import { chooseLocation, placeholdersIn, translateCluster } from '../domain/clone-plan.ts';
 import {
   CLONED_FROM_LABEL,
+  cloneToMake,
   type ClonePlan,
   type CloneItem,
   type CloneMade,
@@ -85,15 +86,7 @@ export async function cloneClusterWorkflow(input: CloneClusterInput): Promise<Cl
   const { workflowId } = workflowInfo();
   const log = createStepLog();
   const undoLog = createStepLog();
-  const clone: CloneMade = {
-    clusterId: null,
-    name: plan.spec.name,
-    site: plan.target.site,
-    account: plan.target.account,
-    cloud: plan.target.cloud,
-    location: plan.spec.location,
-    context: null,
-  };
+  const clone: CloneMade = cloneToMake(plan);
   let phase: CloneClusterPhase = 'creating';
   let migrated: MigrationReport | null = null;
   let error: string | null = null;
