@@ -118,47 +118,19 @@ export const startApi = async (options: { siteOfflineAfterMs?: number } = {}): P
 };
 
 /**
- * How many times each target's deploy activity was scheduled in a deploy run: in the run's
- * own history and in those of the shard workflows it started.
+ * Every deploy activity a deploy run scheduled — in each execution of the run (it continues as
+ * new) and of every shard it started — with its target's name and whether it completed.
  */
-export const deployActivityCalls = async (temporal: Client, runId: string): Promise<Map<string, number>> => {
-  const counts = new Map<string, number>();
-  // Each execution of the run (it continues as new) and of every shard it started.
-  const executions: { id: string; runId?: string }[] = [{ id: runId }];
-  for (let i = 0; i < executions.length; i++) {
-    const { id, runId: execution } = executions[i] as { id: string; runId?: string };
-    const history = await temporal.workflow.getHandle(id, execution).fetchHistory();
-    for (const e of history.events ?? []) {
-      const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
-      if (previous) executions.push({ id, runId: previous });
-      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
-      if (child) executions.push({ id: child });
-      const a = e.activityTaskScheduledEventAttributes;
-      if (a?.activityType?.name !== 'deployRelease') continue;
-      const payload = a.input?.payloads?.[0]?.data;
-      const input = JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString('utf8')) as {
-        target: { name: string };
-      };
-      counts.set(input.target.name, (counts.get(input.target.name) ?? 0) + 1);
-    }
-  }
-  return counts;
-};
-
-/**
- * How many times each target's deploy activity COMPLETED in a deploy run (its executions and
- * its shards): an apply that finished. A target applied twice would count 2 here.
- */
-export const deployActivityCompletions = async (
+const deployActivities = async (
   temporal: Client,
   runId: string,
-): Promise<Map<string, number>> => {
-  const counts = new Map<string, number>();
+): Promise<{ target: string; completed: boolean }[]> => {
+  const scheduled: { target: string; completed: boolean }[] = [];
   const executions: { id: string; runId?: string }[] = [{ id: runId }];
   for (let i = 0; i < executions.length; i++) {
     const { id, runId: execution } = executions[i] as { id: string; runId?: string };
     const history = await temporal.workflow.getHandle(id, execution).fetchHistory();
-    const targetOf = new Map<string, string>();
+    const byEventId = new Map<string, { target: string; completed: boolean }>();
     for (const e of history.events ?? []) {
       const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
       if (previous) executions.push({ id, runId: previous });
@@ -170,15 +142,37 @@ export const deployActivityCompletions = async (
         const input = JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString('utf8')) as {
           target: { name: string };
         };
-        targetOf.set(String(e.eventId), input.target.name);
+        const entry = { target: input.target.name, completed: false };
+        scheduled.push(entry);
+        byEventId.set(String(e.eventId), entry);
       }
       const done = e.activityTaskCompletedEventAttributes;
-      const name = done ? targetOf.get(String(done.scheduledEventId)) : undefined;
-      if (name) counts.set(name, (counts.get(name) ?? 0) + 1);
+      const entry = done ? byEventId.get(String(done.scheduledEventId)) : undefined;
+      if (entry) entry.completed = true;
     }
   }
+  return scheduled;
+};
+
+const countByTarget = (entries: { target: string }[]): Map<string, number> => {
+  const counts = new Map<string, number>();
+  for (const { target } of entries) counts.set(target, (counts.get(target) ?? 0) + 1);
   return counts;
 };
+
+/** How many times each target's deploy activity was scheduled in a deploy run. */
+export const deployActivityCalls = async (temporal: Client, runId: string): Promise<Map<string, number>> =>
+  countByTarget(await deployActivities(temporal, runId));
+
+/**
+ * How many times each target's deploy activity COMPLETED in a deploy run: an apply that
+ * finished. A target applied twice would count 2 here.
+ */
+export const deployActivityCompletions = async (
+  temporal: Client,
+  runId: string,
+): Promise<Map<string, number>> =>
+  countByTarget((await deployActivities(temporal, runId)).filter((d) => d.completed));
 
 export type InProcessWorkers = { connection: NativeConnection; stop: () => Promise<void> };
 
