@@ -115,8 +115,8 @@ export interface RestoreResult {
   objects: { ref: ObjectRef; action: RestoreAction }[];
 }
 
-// Set by the server; a copy carrying them cannot be written back.
-const SERVER_METADATA = [
+/** Set by the server; a copy carrying them cannot be written back, nor is any of them drift. */
+export const SERVER_METADATA = [
   'resourceVersion',
   'uid',
   'creationTimestamp',

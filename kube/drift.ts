@@ -19,22 +19,12 @@ import {
 } from '../domain/maintenance.ts';
 import { applyManifests, readManifests, type KubeObject, type Manifest } from './apply.ts';
 import type { KubeClient } from './client.ts';
-import { deployToCluster, withReleaseAnnotation } from './deploy.ts';
-
-/** Written by the server on every write, or not drover's to manage. */
-const VOLATILE_METADATA = [
-  'resourceVersion',
-  'uid',
-  'creationTimestamp',
-  'generation',
-  'managedFields',
-  'selfLink',
-] as const;
+import { deployToCluster, SERVER_METADATA, withReleaseAnnotation } from './deploy.ts';
 
 const comparable = (object: KubeObject): Record<string, unknown> => {
   const copy = JSON.parse(JSON.stringify(object)) as KubeObject;
   delete copy.status;
-  for (const field of VOLATILE_METADATA) delete copy.metadata[field];
+  for (const field of SERVER_METADATA) delete copy.metadata[field];
   return copy;
 };
 
