@@ -784,6 +784,24 @@ const wholeNumber = (flag: string, text: string): number => {
   return Number.isInteger(n) && n >= 0 ? n : fail(`${flag}: '${text}' is not a whole number`);
 };
 
+/** The strategy flags deploy and clone share: waves, concurrency, budget, pauses, rollback window. */
+const waveStrategy = (opts: {
+  waves?: string;
+  maxParallel?: string;
+  budget?: string;
+  pauseBetweenWaves?: boolean;
+  rollbackWindow?: string;
+}): Record<string, unknown> => {
+  const strategy: Record<string, unknown> = {};
+  if (opts.waves !== undefined) strategy.waves = parseWaves(opts.waves);
+  if (opts.maxParallel !== undefined) strategy.maxParallel = wholeNumber('--max-parallel', opts.maxParallel);
+  if (opts.budget !== undefined) strategy.failureBudget = parseBudget(opts.budget);
+  if (opts.pauseBetweenWaves) strategy.betweenWaves = 'pause';
+  if (opts.rollbackWindow !== undefined)
+    strategy.rollbackWindowSeconds = wholeNumber('--rollback-window', opts.rollbackWindow);
+  return strategy;
+};
+
 const collect = (value: string, previous: string[] = []) => [
   ...previous,
   ...value.split(',').filter(Boolean),
@@ -837,16 +855,8 @@ program
       if (Object.keys(placement).length === 0) {
         fail('deploy: name the clusters with -l SELECTOR, --cluster ID… or --site SITE…');
       }
-      const strategy: Record<string, unknown> = {};
-      if (opts.waves !== undefined) strategy.waves = parseWaves(opts.waves);
-      if (opts.maxParallel !== undefined)
-        strategy.maxParallel = wholeNumber('--max-parallel', opts.maxParallel);
-      if (opts.budget !== undefined) strategy.failureBudget = parseBudget(opts.budget);
-      if (opts.pauseBetweenWaves) strategy.betweenWaves = 'pause';
+      const strategy = waveStrategy(opts);
       if (opts.readiness) strategy.readiness = true;
-      if (opts.rollbackWindow !== undefined) {
-        strategy.rollbackWindowSeconds = wholeNumber('--rollback-window', opts.rollbackWindow);
-      }
       if (opts.siteDeadline !== undefined) {
         strategy.siteDeadlineSeconds = wholeNumber('--site-deadline', opts.siteDeadline);
       }
@@ -980,14 +990,7 @@ program
       plan?: string;
       watch?: boolean;
     }) => {
-      const strategy: Record<string, unknown> = {};
-      if (opts.waves !== undefined) strategy.waves = parseWaves(opts.waves);
-      if (opts.maxParallel !== undefined)
-        strategy.maxParallel = wholeNumber('--max-parallel', opts.maxParallel);
-      if (opts.budget !== undefined) strategy.failureBudget = parseBudget(opts.budget);
-      if (opts.pauseBetweenWaves) strategy.betweenWaves = 'pause';
-      if (opts.rollbackWindow !== undefined)
-        strategy.rollbackWindowSeconds = wholeNumber('--rollback-window', opts.rollbackWindow);
+      const strategy = waveStrategy(opts);
 
       let path: '/v1/clones' | '/v1/clones:bulk';
       let body: Record<string, unknown>;
