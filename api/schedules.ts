@@ -200,15 +200,19 @@ export const createScheduleService = (temporal: Client) => {
     }
   };
 
-  /** Runs `op` on a drover schedule; a schedule that vanished meanwhile is a 404. */
-  const onSchedule = async <T>(id: string, op: () => Promise<T>): Promise<T> => {
-    await describe(id);
+  /** Runs `op` on a schedule; one that vanished meanwhile is a 404. */
+  const vanishedIs404 = async <T>(id: string, op: () => Promise<T>): Promise<T> => {
     try {
       return await op();
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) throw notFound(id);
       throw err;
     }
+  };
+  /** Runs `op` on a drover schedule (others are a 404, as is one that vanished meanwhile). */
+  const onSchedule = async <T>(id: string, op: () => Promise<T>): Promise<T> => {
+    await describe(id);
+    return vanishedIs404(id, op);
   };
 
   return {
@@ -289,7 +293,8 @@ export const createScheduleService = (temporal: Client) => {
         const nextSecond = Math.floor(last.takenAt.getTime() / 1000) * 1000 + 1000;
         if (nextSecond > Date.now()) await sleep(nextSecond - Date.now());
       }
-      await onSchedule(id, () => handle(id).trigger(overlap ? OVERLAP[overlap] : undefined));
+      // `before` came from describe: the schedule is drover's; only a vanishing is left to map.
+      await vanishedIs404(id, () => handle(id).trigger(overlap ? OVERLAP[overlap] : undefined));
       const deadline = Date.now() + waitMs;
       for (;;) {
         const { info } = await describe(id);
