@@ -16,6 +16,7 @@ import { authenticate, createTokenStore } from './auth.ts';
 import { errorHandler } from './errors.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { cloneRoutes } from './routes/clones.ts';
+import { codecRoutes } from './routes/codec.ts';
 import { cloudClusterRoutes } from './routes/cloud-clusters.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { releaseRoutes } from './routes/releases.ts';
@@ -34,10 +35,13 @@ export type AppDeps = {
   siteOfflineAfterMs: number;
   metrics: Metrics;
   deployRuns: DeployRunOptions;
+  /** Browser origins (the Temporal UI) allowed to call the codec endpoint. */
+  codecCorsOrigins: string[];
 };
 
-export type BuildAppOptions = Omit<AppDeps, 'metrics' | 'deployRuns'> & {
+export type BuildAppOptions = Omit<AppDeps, 'metrics' | 'deployRuns' | 'codecCorsOrigins'> & {
   logger?: Logger | false;
+  codecCorsOrigins?: string[] | undefined;
   /** Default: shards of 500 targets. */
   deployRuns?: DeployRunOptions | undefined;
 };
@@ -58,6 +62,7 @@ export const buildApp = async (opts: BuildAppOptions) => {
     ...opts,
     metrics: createMetrics(),
     deployRuns: opts.deployRuns ?? { shardSize: MAX_SHARD_SIZE },
+    codecCorsOrigins: opts.codecCorsOrigins ?? [],
   };
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
@@ -172,6 +177,8 @@ export const buildApp = async (opts: BuildAppOptions) => {
     },
     { prefix: '/v1' },
   );
+  // Beside /v1, not in it: a browser's CORS preflight must be answered before authentication.
+  await app.register(codecRoutes(deps, tokens), { prefix: '/v1/codec' });
 
   return app;
 };

@@ -1,16 +1,12 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import type { Db } from '../db/database.ts';
 import { createDeployTargetStore } from '../db/deploy-targets.ts';
 import type { DeployTarget } from '../domain/deployments.ts';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import { kindOfRunId } from '../domain/runs.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
+import { decodeRawPayload } from '../runtime/payload-codec.ts';
 import { startDeployRun, type DeployRunOptions } from './deploy-runs.ts';
-
-type Payload = Parameters<typeof defaultPayloadConverter.fromPayload>[0];
-const decode = <T>(payload: Payload | null | undefined): T | undefined =>
-  payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
 
 type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
 
@@ -18,7 +14,7 @@ type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['f
  * Targets whose deploy activity completed in this history, those it started at all, whether it
  * was rolling back, and the child workflows it started.
  */
-const scanHistory = (history: History) => {
+const scanHistory = async (temporal: Client, history: History) => {
   const scheduled = new Map<string, string>();
   const done = new Set<string>();
   const touched = new Set<string>();
@@ -27,10 +23,10 @@ const scanHistory = (history: History) => {
   let input: BulkDeployInput | undefined;
   for (const event of history.events ?? []) {
     const started = event.workflowExecutionStartedEventAttributes;
-    if (started) input = decode<BulkDeployInput>(started.input?.payloads?.[0]);
+    if (started) input = await decodeRawPayload<BulkDeployInput>(temporal, started.input?.payloads?.[0]);
     const sched = event.activityTaskScheduledEventAttributes;
     if (sched?.activityType?.name === 'deployRelease') {
-      const arg = decode<{ target: { id: string } }>(sched.input?.payloads?.[0]);
+      const arg = await decodeRawPayload<{ target: { id: string } }>(temporal, sched.input?.payloads?.[0]);
       if (arg) {
         scheduled.set(String(event.eventId), arg.target.id);
         touched.add(arg.target.id);
@@ -81,11 +77,13 @@ export const startSuccessorRun = async (
     );
   if (existing)
     throw new DroverError(ErrorType.Conflict, `run '${id}' was already resumed by run '${runId}'`);
-  const run = scanHistory(await handle.fetchHistory());
+  const run = await scanHistory(deps.temporal, await handle.fetchHistory());
   if (!run.input) throw new Error(`run '${id}' has no readable input`);
   const histories = [run];
   for (const child of run.children) {
-    histories.push(scanHistory(await deps.temporal.workflow.getHandle(child).fetchHistory()));
+    histories.push(
+      await scanHistory(deps.temporal, await deps.temporal.workflow.getHandle(child).fetchHistory()),
+    );
   }
   if (histories.some((h) => h.rollingBack)) {
     // Its successor would deploy again, which is the opposite of what was asked.

@@ -5,7 +5,7 @@ import { migrate } from '../db/migrate.ts';
 import { apiConfig, embeddedDatabaseUrl, temporalConnection } from '../domain/config.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/shutdown.ts';
-import { createTemporalClient } from '../runtime/temporal.ts';
+import { createTemporalClient, loadDataConverter } from '../runtime/temporal.ts';
 import { buildApp } from './app.ts';
 import { createTokenStore } from './auth.ts';
 
@@ -23,12 +23,17 @@ if (created) {
   logger.info({ file: `${home}/admin.token` }, 'created the admin token');
 }
 
-const temporal = await createTemporalClient(temporalConnection(config));
+const temporalConfig = temporalConnection(config);
+const temporal = await createTemporalClient(
+  temporalConfig,
+  await loadDataConverter(temporalConfig, { create: true }),
+);
 const app = await buildApp({
   db,
   temporal,
   siteOfflineAfterMs: config.DROVER_SITE_OFFLINE_AFTER_SECONDS * 1000,
   deployRuns: { shardSize: config.DROVER_DEPLOY_SHARD_SIZE },
+  codecCorsOrigins: config.DROVER_CODEC_CORS_ORIGINS,
   logger,
 });
 

@@ -6,6 +6,7 @@
  *
  *   node bench/deploy-scale.bench.ts                   # 10,000 clusters on 4 API servers
  *   BENCH_CLUSTERS=1000 BENCH_SERVERS=2 BENCH_PARALLEL=100 node bench/deploy-scale.bench.ts
+ *   BENCH_ENCRYPT=0 node bench/deploy-scale.bench.ts   # payloads in clear, to measure the codec's cost
  *
  * Prints progress every 10 s, then: wall time, targets per second, shards, the longest
  * history of any workflow of the run (Temporal's limit is 51,200 events), the largest
@@ -28,12 +29,15 @@ import type { DeployProgress } from '../domain/deployments.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 import { startKubeEnv } from '../sandbox/kube-env.ts';
 import { startPostgres, startTemporal } from '../test/support/services.ts';
+import { encryptedDataConverter, newKeyring } from '../runtime/payload-codec.ts';
 import { createControlWorker } from '../workers/control-worker.ts';
 
 const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 10_000);
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 4);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 200);
 const SITE = 'bench';
+const ENCRYPT = process.env.BENCH_ENCRYPT !== '0';
+const dataConverter = ENCRYPT ? encryptedDataConverter(newKeyring()) : {};
 
 const dir = mkdtempSync(join(tmpdir(), 'drover-bench-deploy-'));
 const logDir = join(dir, 'logs');
@@ -106,11 +110,12 @@ try {
 
   const connection = await NativeConnection.connect({ address: temporal.address });
   const clientConnection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection: clientConnection, namespace });
-  const control = await createControlWorker({ connection, namespace, db });
+  const client = new Client({ connection: clientConnection, namespace, dataConverter });
+  const control = await createControlWorker({ connection, namespace, db, dataConverter });
   const site = await Worker.create({
     connection,
     namespace,
+    dataConverter,
     taskQueue: siteTaskQueue(SITE),
     maxConcurrentActivityTaskExecutions: PARALLEL,
     activities: createSiteActivities({
@@ -157,7 +162,7 @@ try {
   });
   const planMs = performance.now() - t0;
   console.log(
-    `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
+    `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, payloads ${ENCRYPT ? 'encrypted' : 'in clear'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
   );
 
   let progress: DeployProgress | undefined;

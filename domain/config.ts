@@ -19,6 +19,12 @@ const common = {
   DROVER_TEMPORAL_TLS_CERT: optionalPath,
   DROVER_TEMPORAL_TLS_KEY: optionalPath,
   DROVER_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /**
+   * The payload keyring (JSON: active key id and base64 AES-256 keys) every Temporal client and
+   * worker encrypts with; default DROVER_HOME/payload-keys.json, which the API and control
+   * worker create on first start. A sub-manager must be given it.
+   */
+  DROVER_PAYLOAD_KEYS: optionalPath,
 };
 
 const database = {
@@ -36,6 +42,16 @@ const ApiEnv = z.object({
   DROVER_SITE_OFFLINE_AFTER_SECONDS: z.coerce.number().positive().default(75),
   /** Targets per shard (child workflow) of a deploy run; Temporal advises ≤ 500 in flight per workflow. */
   DROVER_DEPLOY_SHARD_SIZE: z.coerce.number().int().min(1).max(500).default(500),
+  /** Comma-separated browser origins (the Temporal UI) allowed to call /v1/codec. */
+  DROVER_CODEC_CORS_ORIGINS: z
+    .string()
+    .default('http://127.0.0.1:8233,http://localhost:8233')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
 });
 
 const ControlWorkerEnv = z.object({
@@ -68,6 +84,8 @@ const SubManagerEnv = z.object({
 export type TemporalConnectionConfig = {
   address: string;
   namespace: string;
+  /** The payload keyring file. */
+  payloadKeys: string;
   tls?: { caPath?: string; certPath?: string; keyPath?: string; serverName?: string };
 };
 
@@ -94,6 +112,7 @@ export const temporalConnection = (c: z.infer<z.ZodObject<typeof common>>): Temp
   return {
     address: c.DROVER_TEMPORAL_ADDRESS,
     namespace: c.DROVER_TEMPORAL_NAMESPACE,
+    payloadKeys: c.DROVER_PAYLOAD_KEYS ?? `${c.DROVER_HOME}/payload-keys.json`,
     ...(anyTls === undefined
       ? {}
       : {

@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Connection, Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { TemporalConnectionConfig } from '../domain/config.ts';
 import type { Logger } from './logger.ts';
+import { encryptedDataConverter, loadKeyring } from './payload-codec.ts';
 
 type TlsFiles = NonNullable<TemporalConnectionConfig['tls']>;
 
@@ -21,13 +23,25 @@ const loadTls = async (tls: TlsFiles | undefined) => {
 };
 
 /**
+ * The encrypting data converter of this process, from the keyring file. The control plane
+ * (`create`) makes the keyring on its first start; a sub-manager is handed it.
+ */
+export const loadDataConverter = async (
+  config: TemporalConnectionConfig,
+  options: { create?: boolean } = {},
+): Promise<DataConverter> => encryptedDataConverter(await loadKeyring(config.payloadKeys, options));
+
+/**
  * A client that connects on first use, so the API starts (and reports not-ready) while
  * Temporal is still down instead of crashing.
  */
-export const createTemporalClient = async (config: TemporalConnectionConfig): Promise<Client> => {
+export const createTemporalClient = async (
+  config: TemporalConnectionConfig,
+  dataConverter: DataConverter,
+): Promise<Client> => {
   const tls = await loadTls(config.tls);
   const connection = Connection.lazy({ address: config.address, ...(tls ? { tls } : {}) });
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({ connection, namespace: config.namespace, dataConverter });
 };
 
 /**

@@ -15,6 +15,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadKeyring } from '../runtime/payload-codec.ts';
 import { startFleet, stopChild } from './netns-fleet.ts';
 import { siteNetworksUnavailable } from './site-netns.ts';
 
@@ -28,8 +29,13 @@ if (unavailable) {
   process.exit(1);
 }
 
+// The payload keys the central part and both sites encrypt Temporal payloads with.
+const payloadKeys = `${home}/payload-keys.json`;
+await loadKeyring(payloadKeys, { create: true });
+
 console.log('starting two isolated sites (network namespaces, API servers, sub-managers)…');
 const fleet = await startFleet({
+  subManagerEnv: { DROVER_PAYLOAD_KEYS: payloadKeys },
   sites: [
     { name: 'eu-dc1', clusters: 2, contextPrefix: 'eu' },
     { name: 'edge-7', clusters: 2, contextPrefix: 'edge' },
@@ -44,6 +50,7 @@ const central = spawn(process.execPath, ['--disable-warning=ExperimentalWarning'
   env: {
     ...process.env,
     DROVER_HOME: home,
+    DROVER_PAYLOAD_KEYS: payloadKeys,
     DROVER_API_PORT: apiPort,
     DROVER_TEMPORAL_ADDRESS: fleet.temporalAddress,
     DROVER_SANDBOX_CLUSTERS: '0',

@@ -9,7 +9,7 @@ import { runIdFor } from '../domain/runs.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../domain/task-queues.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/shutdown.ts';
-import { connectWorkerWithRetry, installWorkerRuntime } from '../runtime/temporal.ts';
+import { connectWorkerWithRetry, installWorkerRuntime, loadDataConverter } from '../runtime/temporal.ts';
 import { DROVER_VERSION } from '../runtime/version.ts';
 
 /**
@@ -23,8 +23,10 @@ installWorkerRuntime(config.DROVER_LOG_LEVEL);
 const temporal = temporalConnection(config);
 const identity = defaultSiteIdentity(site);
 
+// The site is handed its payload keys, like its Temporal credential; it never makes its own.
+const dataConverter = await loadDataConverter(temporal);
 const connection = await connectWorkerWithRetry(temporal, logger);
-const client = new Client({ connection, namespace: temporal.namespace });
+const client = new Client({ connection, namespace: temporal.namespace, dataConverter });
 const stateDir = resolve(config.DROVER_SITE_STATE_DIR ?? `${config.DROVER_HOME}/sites/${site}`);
 // Cloud accounts and their credentials stay in this process; workflows only ever name them.
 const cloudsFile = resolve(config.DROVER_CLOUDS_FILE ?? `${stateDir}/clouds.json`);
@@ -33,6 +35,7 @@ const clouds = createCloudAccounts(cloudAccounts, cloudProviderFactories);
 const worker = await Worker.create({
   connection,
   namespace: temporal.namespace,
+  dataConverter,
   taskQueue: siteTaskQueue(site),
   identity,
   maxConcurrentActivityTaskExecutions: config.DROVER_SITE_CONCURRENCY,

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canConnect } from '../db/database.ts';
 import { embeddedDatabaseUrl } from '../domain/config.ts';
+import { loadKeyring } from '../runtime/payload-codec.ts';
 import { Supervisor, waitFor } from './supervisor.ts';
 
 /**
@@ -62,8 +63,14 @@ const stop = async (code: number) => {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
+// Every process encrypts Temporal payloads with this keyring; made here, before any of them
+// starts, so the sub-manager finds it (it never makes keys of its own).
+const payloadKeys = process.env.DROVER_PAYLOAD_KEYS ?? `${home}/payload-keys.json`;
+await loadKeyring(payloadKeys, { create: true });
+
 const sharedEnv = {
   DROVER_HOME: home,
+  DROVER_PAYLOAD_KEYS: payloadKeys,
   DROVER_TEMPORAL_ADDRESS: temporalAddress,
   // The embedded Temporal answers idle polls every 20 s (below), so 45 s without a poll is a
   // dead sub-manager: sites show offline well within a minute.

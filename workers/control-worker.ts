@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createCloneActivities } from '../activities/control/clones.ts';
 import { createClusterLifecycleActivities } from '../activities/control/clusters.ts';
@@ -15,6 +16,8 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 export const createControlWorker = async (opts: {
   connection: NativeConnection;
   namespace: string;
+  /** The encrypting converter (runtime/payload-codec.ts): histories hold no plaintext. */
+  dataConverter: DataConverter;
   db: Db;
   identity?: string;
   discoveryIntervalSeconds?: number;
@@ -22,16 +25,22 @@ export const createControlWorker = async (opts: {
   now?: () => Date;
   /** Shards of the rollouts schedules start; default 500 targets. */
   deployRuns?: DeployRunOptions;
-}): Promise<Worker> =>
-  Worker.create({
+}): Promise<Worker> => {
+  const temporal = new Client({
     connection: opts.connection,
     namespace: opts.namespace,
+    dataConverter: opts.dataConverter,
+  });
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    dataConverter: opts.dataConverter,
     taskQueue: CONTROL_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
     activities: {
       ...createControlActivities({
         db: opts.db,
-        temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
+        temporal,
         ...(opts.discoveryIntervalSeconds === undefined
           ? {}
           : { discoveryIntervalSeconds: opts.discoveryIntervalSeconds }),
@@ -39,7 +48,7 @@ export const createControlWorker = async (opts: {
       ...createClusterLifecycleActivities({ db: opts.db }),
       ...createMaintenanceActivities({
         db: opts.db,
-        temporal: new Client({ connection: opts.connection, namespace: opts.namespace }),
+        temporal,
         ...(opts.now ? { now: opts.now } : {}),
       }),
       ...createDeployPlanActivities({ db: opts.db, deployRuns: opts.deployRuns }),
@@ -47,3 +56,4 @@ export const createControlWorker = async (opts: {
     },
     ...(opts.identity ? { identity: opts.identity } : {}),
   });
+};

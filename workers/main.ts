@@ -4,7 +4,7 @@ import { migrate } from '../db/migrate.ts';
 import { controlWorkerConfig, embeddedDatabaseUrl, temporalConnection } from '../domain/config.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/shutdown.ts';
-import { connectWorkerWithRetry, installWorkerRuntime } from '../runtime/temporal.ts';
+import { connectWorkerWithRetry, installWorkerRuntime, loadDataConverter } from '../runtime/temporal.ts';
 import { createControlWorker } from './control-worker.ts';
 
 const config = controlWorkerConfig(process.env);
@@ -14,10 +14,12 @@ const db = await openDatabase(config.DATABASE_URL ?? embeddedDatabaseUrl(resolve
 await migrate(db);
 installWorkerRuntime(config.DROVER_LOG_LEVEL);
 const temporal = temporalConnection(config);
+const dataConverter = await loadDataConverter(temporal, { create: true });
 const connection = await connectWorkerWithRetry(temporal, logger);
 const worker = await createControlWorker({
   connection,
   namespace: temporal.namespace,
+  dataConverter,
   db,
   discoveryIntervalSeconds: config.DROVER_DISCOVERY_INTERVAL_SECONDS,
   deployRuns: { shardSize: config.DROVER_DEPLOY_SHARD_SIZE },

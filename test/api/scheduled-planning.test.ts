@@ -10,7 +10,14 @@ import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
 import type { ScheduledDeployInput } from '../../workflows/scheduled-deploy.ts';
 import { startApi, type ApiHarness } from '../support/drover.ts';
-import { freshPostgres, temporalAddress, testNamespace, uniq, waitUntil } from '../support/env.ts';
+import {
+  freshPostgres,
+  temporalAddress,
+  testDataConverter,
+  testNamespace,
+  uniq,
+  waitUntil,
+} from '../support/env.ts';
 
 let api: ApiHarness;
 let connection: NativeConnection;
@@ -24,7 +31,12 @@ beforeAll(async () => {
   const { db: down } = await freshPostgres();
   await down.close();
   connection = await NativeConnection.connect({ address: temporalAddress() });
-  worker = await createControlWorker({ connection, namespace: testNamespace(), db: down });
+  worker = await createControlWorker({
+    connection,
+    namespace: testNamespace(),
+    dataConverter: testDataConverter(),
+    db: down,
+  });
   running = worker.run();
 }, 60_000);
 

@@ -11,7 +11,21 @@ describe('configuration', () => {
     expect(c.DROVER_API_HOST).toBe('127.0.0.1');
     expect(c.DROVER_HOME).toBe('.drover');
     expect(c.DATABASE_URL).toBeUndefined();
-    expect(temporalConnection(c)).toEqual({ address: '127.0.0.1:7233', namespace: 'default' });
+    expect(temporalConnection(c)).toEqual({
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      payloadKeys: '.drover/payload-keys.json',
+    });
+    expect(c.DROVER_CODEC_CORS_ORIGINS).toEqual(['http://127.0.0.1:8233', 'http://localhost:8233']);
+  });
+
+  it('reads the payload keyring path and the codec origins', () => {
+    const c = apiConfig({
+      DROVER_PAYLOAD_KEYS: '/etc/drover/payload-keys.json',
+      DROVER_CODEC_CORS_ORIGINS: 'https://temporal.example.com, https://ui.example.com',
+    });
+    expect(temporalConnection(c).payloadKeys).toBe('/etc/drover/payload-keys.json');
+    expect(c.DROVER_CODEC_CORS_ORIGINS).toEqual(['https://temporal.example.com', 'https://ui.example.com']);
   });
 
   it('names the variable that is wrong', () => {

@@ -15,7 +15,15 @@ import type { Run } from '../../domain/runs.ts';
 import { startFleet, stopChild, type Fleet, type FleetSite } from '../../sandbox/netns-fleet.ts';
 import { execInSite, siteNetworksUnavailable, spawnInSite } from '../../sandbox/site-netns.ts';
 import { deployActivityCalls, deployActivityCompletions } from '../support/drover.ts';
-import { freshPostgres, logDir, repoRoot, uniq, waitUntil } from '../support/env.ts';
+import {
+  freshPostgres,
+  logDir,
+  payloadKeysPath,
+  repoRoot,
+  testDataConverter,
+  uniq,
+  waitUntil,
+} from '../support/env.ts';
 import { spawnGuarded } from '../support/services.ts';
 
 /**
@@ -162,10 +170,14 @@ beforeAll(async () => {
     ],
     dir,
     logDir: logDir(),
+    subManagerEnv: { DROVER_PAYLOAD_KEYS: payloadKeysPath() },
   });
   const pg = await freshPostgres();
   db = pg.db;
-  temporal = new Client({ connection: await Connection.connect({ address: fleet.temporalAddress }) });
+  temporal = new Client({
+    connection: await Connection.connect({ address: fleet.temporalAddress }),
+    dataConverter: testDataConverter(),
+  });
   app = await buildApp({ db, temporal, siteOfflineAfterMs: 12_000, logger: false });
   token = (await createTokenStore(db).ensureAdmin()) ?? '';
   // The control worker: outside every site, on the host's network, talking to the same Temporal.
@@ -178,6 +190,7 @@ beforeAll(async () => {
         DATABASE_URL: pg.url,
         DROVER_TEMPORAL_ADDRESS: fleet.temporalAddress,
         DROVER_TEMPORAL_NAMESPACE: 'default',
+        DROVER_PAYLOAD_KEYS: payloadKeysPath(),
         DROVER_LOG_LEVEL: 'info',
       },
       logFile: join(logDir(), `netns-control-${siteA}.log`),

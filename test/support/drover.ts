@@ -8,7 +8,15 @@ import type { Run } from '../../domain/runs.ts';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
 import { createSiteActivities, type SiteActivityDeps } from '../../activities/site/index.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
-import { freshPostgres, temporalAddress, temporalClient, testNamespace, waitUntil } from './env.ts';
+import { decodeRawPayload } from '../../runtime/payload-codec.ts';
+import {
+  freshPostgres,
+  temporalAddress,
+  temporalClient,
+  testDataConverter,
+  testNamespace,
+  waitUntil,
+} from './env.ts';
 
 /** One kubeconfig context of a site: which server, which CA, which token. */
 export type SiteContext = { context: string; server: string; caData?: string | undefined; token: string };
@@ -138,11 +146,8 @@ const deployActivities = async (
       if (child) executions.push({ id: child });
       const a = e.activityTaskScheduledEventAttributes;
       if (a?.activityType?.name === 'deployRelease') {
-        const payload = a.input?.payloads?.[0]?.data;
-        const input = JSON.parse(Buffer.from(payload ?? new Uint8Array()).toString('utf8')) as {
-          target: { name: string };
-        };
-        const entry = { target: input.target.name, completed: false };
+        const input = await decodeRawPayload<{ target: { name: string } }>(temporal, a.input?.payloads?.[0]);
+        const entry = { target: input?.target.name ?? '?', completed: false };
         scheduled.push(entry);
         byEventId.set(String(e.eventId), entry);
       }
@@ -195,12 +200,18 @@ export const startWorkers = async (
   }
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   const workers = [
-    await createControlWorker({ connection, namespace: testNamespace(), db: api.db }),
+    await createControlWorker({
+      connection,
+      namespace: testNamespace(),
+      dataConverter: testDataConverter(),
+      db: api.db,
+    }),
     ...(await Promise.all(
       sites.map((deps) =>
         Worker.create({
           connection,
           namespace: testNamespace(),
+          dataConverter: testDataConverter(),
           taskQueue: siteTaskQueue(deps.site),
           activities: createSiteActivities(deps),
         }),

@@ -1,11 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { openDatabase, openPglite, type Db } from '../../db/database.ts';
 import { migrate } from '../../db/migrate.ts';
+import { encryptedDataConverter, parseKeyring } from '../../runtime/payload-codec.ts';
 import { spawnGuarded, waitUntil } from './services.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -49,10 +52,21 @@ export const freshPglite = async (): Promise<Db> => {
  */
 export const testNamespace = (): string => `drover-test-${process.env.JEST_WORKER_ID ?? '1'}`;
 
+/** The payload keyring every test client, worker and drover process shares (global setup writes it). */
+export const payloadKeysPath = (): string => required('DROVER_TEST_PAYLOAD_KEYS');
+
+let converter: DataConverter | undefined;
+/** The encrypting converter drover's processes run with, from the shared test keyring. */
+export const testDataConverter = (): DataConverter =>
+  (converter ??= encryptedDataConverter(
+    parseKeyring(readFileSync(payloadKeysPath(), 'utf8'), payloadKeysPath()),
+  ));
+
 export const temporalClient = async (): Promise<Client> =>
   new Client({
     connection: await Connection.connect({ address: temporalAddress() }),
     namespace: testNamespace(),
+    dataConverter: testDataConverter(),
   });
 
 /** Starts one of drover's own processes (`workers/main.ts`, `sub-manager/main.ts`, …). */
@@ -62,6 +76,7 @@ export const startDroverProcess = (entry: string, name: string, env: Record<stri
       ...process.env,
       DROVER_TEMPORAL_ADDRESS: temporalAddress(),
       DROVER_TEMPORAL_NAMESPACE: testNamespace(),
+      DROVER_PAYLOAD_KEYS: payloadKeysPath(),
       DROVER_LOG_LEVEL: 'info',
       ...env,
     },

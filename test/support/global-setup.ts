@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { newKeyring, serializeKeyring } from '../../runtime/payload-codec.ts';
 import { startPostgres, startTemporal } from './services.ts';
 
 /**
@@ -13,5 +14,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.DROVER_TEST_TEMPORAL_ADDRESS = temporal.address;
   process.env.DROVER_TEST_POSTGRES_URL = postgres.url();
   process.env.DROVER_TEST_LOG_DIR = logDir;
+  // One payload keyring for the whole run: every client, worker and drover process encrypts.
+  const keys = `${logDir}payload-keys.json`;
+  writeFileSync(keys, serializeKeyring(newKeyring()), { mode: 0o600 });
+  process.env.DROVER_TEST_PAYLOAD_KEYS = keys;
   (globalThis as Record<string, unknown>).__droverServices = [temporal.process, postgres.process];
 }

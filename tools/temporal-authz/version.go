@@ -1,0 +1,5 @@
+package main
+
+import "go.temporal.io/server/common/headers"
+
+func serverVersion() string { return "Temporal server " + headers.ServerVersion + " (drover-temporal, authorization on)" }
