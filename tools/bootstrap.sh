@@ -3,7 +3,8 @@
 # Called by `make up` and `make test`; safe to run again (a warm run takes about a second).
 #
 #   tools/bootstrap.sh          Node >= 22.19, npm packages, the Temporal CLI, the kube test binary
-#   tools/bootstrap.sh --test   the same, plus a PostgreSQL server for the tests
+#   tools/bootstrap.sh --test   the same, plus a PostgreSQL server and the authorizing Temporal
+#                               server (tools/temporal-authz) for the tests
 #
 # Everything lands in .tools/bin, which every make target puts first on PATH.
 set -euo pipefail
@@ -87,6 +88,14 @@ say "$("$bin/temporal" --version)"
 if [[ -f "$root/tools/kube-testenv/go.mod" ]]; then
   "$root/tools/build-kube-testenv.sh" >/dev/null
   say "drover-kube $("$bin/drover-kube" version 2>/dev/null | head -1 || echo built)"
+fi
+
+# --- Temporal server with authorization on (built from the Go module proxy) -----------------------
+# `temporal server start-dev` cannot check credentials; the site-isolation tests need a server
+# that does (tools/temporal-authz). Built once, cached under .tools/temporal-authz/<hash>.
+if [[ $want_test == 1 && -f "$root/tools/temporal-authz/go.mod" ]]; then
+  "$root/tools/build-go-tool.sh" temporal-authz drover-temporal >/dev/null
+  say "$("$bin/drover-temporal" version 2>/dev/null || echo 'drover-temporal built')"
 fi
 
 # --- PostgreSQL server, for the tests ------------------------------------------------------------

@@ -4,7 +4,10 @@
 # so a warm run is a few file reads. Prints the binary path as the last line of stdout
 # (everything else goes to stderr) and points .tools/bin/<binary> at it.
 #
-#   tools/build-go-tool.sh MODULE BINARY [go build -ldflags value]
+#   tools/build-go-tool.sh MODULE BINARY
+#
+# The link flags are "-s -w", or what tools/<module>/ldflags.sh prints (run in that folder,
+# only when a build is needed: kube-testenv stamps the Kubernetes version that way).
 #
 # DROVER_GO_TOOL_CACHE_DIR moves the cache (a benchmark measures a cold build there) and
 # leaves .tools/bin alone.
@@ -12,7 +15,6 @@ set -euo pipefail
 
 module="$1"
 binary="$2"
-ldflags="${3:--s -w}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 src="$root/tools/$module"
 cache="${DROVER_GO_TOOL_CACHE_DIR:-$root/.tools/$module}"
@@ -48,6 +50,10 @@ fi
 command -v go >/dev/null || { echo "build-go-tool: 'go' is not on PATH (Go >= 1.24 needed)" >&2; exit 1; }
 echo "build-go-tool: building $binary from tools/$module into $out (a cold build takes minutes on 2 cores)" >&2
 start=$(date +%s)
+ldflags="-s -w"
+if [[ -x "$src/ldflags.sh" ]]; then
+  ldflags="$(cd "$src" && ./ldflags.sh)"
+fi
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp" .)

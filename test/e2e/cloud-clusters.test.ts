@@ -28,7 +28,13 @@ import { startSandboxClouds, type SandboxClouds } from '../../sandbox/clouds/fle
 import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
 import type { DeleteClusterProgress } from '../../workflows/delete-cluster.ts';
 import { EKS_EXTRAS, FAST_SANDBOX } from '../support/clouds.ts';
-import { startApi, startWorkers, type ApiHarness, type InProcessWorkers } from '../support/drover.ts';
+import {
+  decodedHistoryText,
+  startApi,
+  startWorkers,
+  type ApiHarness,
+  type InProcessWorkers,
+} from '../support/drover.ts';
 import { repoRoot, uniq } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
 
@@ -194,12 +200,8 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
 
     // No credential the site used reached the run's history or the API's answer.
     const secrets = [...fleet.secrets, 'k8s-aws-v1.', inCloud?.access?.token ?? ''];
-    const history = JSON.stringify(
-      (await api.temporal.workflow.getHandle(started.body.runId).fetchHistory()).events ?? [],
-      // Payloads serialize as base64: read them as text, or a secret in them would go unseen.
-      (k, v: unknown) =>
-        k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
-    );
+    // Payloads decrypted and read as text, or a secret in them would go unseen.
+    const history = await decodedHistoryText(api.temporal, started.body.runId);
     // The payloads were read: the spec's name (in no id, only in payloads) is there.
     expect(history).toContain(name);
     const answer = JSON.stringify((await api.call('GET', `/v1/runs/${started.body.runId}`)).body);

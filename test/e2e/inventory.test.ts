@@ -11,7 +11,7 @@ import type { Db } from '../../db/database.ts';
 import type { DiscoverySummary } from '../../domain/clusters.ts';
 import type { Run } from '../../domain/runs.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
-import { siteKubeconfig } from '../support/drover.ts';
+import { decodedHistoryText, siteKubeconfig } from '../support/drover.ts';
 import { freePort } from '../support/services.ts';
 import {
   freshPostgres,
@@ -253,13 +253,9 @@ describe('discovery in two sites', () => {
       query: `WorkflowId STARTS_WITH 'discovery:inv-' OR WorkflowId STARTS_WITH 'site-check-in:inv-'`,
     })) {
       if (!wf.workflowId.includes(siteA) && !wf.workflowId.includes(siteB)) continue;
-      const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-      // Payloads come out base64-encoded: scan them decoded, and the raw text as well.
-      const raw = JSON.stringify(history);
-      const decoded = raw.replace(/"data":"([A-Za-z0-9+/=]+)"/g, (_m, b64: string) =>
-        JSON.stringify(Buffer.from(b64, 'base64').toString('utf8')),
-      );
-      histories.push(raw, decoded);
+      // Payloads are encrypted: scan them decrypted, and the raw text as well.
+      const raw = JSON.stringify(await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory());
+      histories.push(raw, await decodedHistoryText(temporal, wf.workflowId, wf.runId));
     }
     expect(histories.length).toBeGreaterThanOrEqual(10);
     expect(histories.join('')).toContain('\\"reachable\\":true'); // …and so are the histories.

@@ -14,7 +14,7 @@ import type { DeployProgress, TargetProgress } from '../../domain/deployments.ts
 import type { Run } from '../../domain/runs.ts';
 import { startFleet, stopChild, type Fleet, type FleetSite } from '../../sandbox/netns-fleet.ts';
 import { execInSite, siteNetworksUnavailable, spawnInSite } from '../../sandbox/site-netns.ts';
-import { deployActivityCalls, deployActivityCompletions } from '../support/drover.ts';
+import { decodedHistoryText, deployActivityCalls, deployActivityCompletions } from '../support/drover.ts';
 import {
   freshPostgres,
   logDir,
@@ -458,17 +458,14 @@ describeNetns('sites in isolated networks', () => {
 
     const histories: string[] = [];
     for await (const wf of temporal.workflow.list()) {
-      const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-      const raw = JSON.stringify(history);
-      const decoded = raw.replace(/"data":"([A-Za-z0-9+/=]+)"/g, (_m, b64: string) =>
-        JSON.stringify(Buffer.from(b64, 'base64').toString('utf8')),
-      );
-      histories.push(raw, decoded);
+      // Payloads are encrypted: scan them decrypted, and the raw text as well.
+      const raw = JSON.stringify(await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory());
+      histories.push(raw, await decodedHistoryText(temporal, wf.workflowId, wf.runId));
     }
     // …and so are the histories: this Temporal served only this suite, so that is every run.
     expect(histories.length).toBeGreaterThanOrEqual(20);
     expect(histories.join('')).toContain('deployRelease');
-    // The payloads were decoded too: a release's data key (escaped, as decoded above) is in no raw history.
+    // The payloads were decrypted too: a release's data key (escaped, as decoded above) is in no raw history.
     expect(histories.join('')).toContain('\\"rollout\\":\\"both-sites\\"');
     expect(responses.length).toBeGreaterThan(20);
 

@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import type { Client } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
@@ -227,4 +228,46 @@ export const startWorkers = async (
       await connection.close();
     },
   };
+};
+
+type PayloadLike = { metadata?: Record<string, Uint8Array | null> | null; data?: Uint8Array | null };
+const isPayload = (v: unknown): v is PayloadLike =>
+  typeof v === 'object' &&
+  v !== null &&
+  'data' in v &&
+  // isView, not instanceof: jest's module realm may have its own Uint8Array.
+  ArrayBuffer.isView((v as PayloadLike).data) &&
+  'metadata' in v;
+
+/**
+ * A workflow's history as text with every payload decrypted by the client's codec and shown
+ * as UTF-8, so a test can search what the history really holds (a search of the raw history
+ * only sees ciphertext: test/e2e/history-encryption.test.ts shows that).
+ */
+export const decodedHistoryText = async (
+  temporal: Client,
+  workflowId: string,
+  runId?: string,
+): Promise<string> => {
+  const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
+  const payloads: PayloadLike[] = [];
+  const walk = (v: unknown): void => {
+    if (isPayload(v)) payloads.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) Object.values(v).forEach(walk);
+  };
+  walk(history.events);
+  let decoded: Payload[] = payloads.map((p) => p as Payload);
+  for (const codec of [...temporal.options.loadedDataConverter.payloadCodecs].reverse()) {
+    decoded = await codec.decode(decoded);
+  }
+  // Put the plaintext in place, then render: protobuf messages serialize bytes as base64, so
+  // every `data` string is read back as text.
+  payloads.forEach((p, i) => {
+    p.metadata = decoded[i]?.metadata ?? null;
+    p.data = decoded[i]?.data ?? null;
+  });
+  return JSON.stringify(history.events ?? [], (k, v: unknown) =>
+    k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+  );
 };

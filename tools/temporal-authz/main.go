@@ -58,7 +58,9 @@ func run(configFile string) error {
 	}
 	server, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
-		temporal.ForServices(temporal.DefaultServices),
+		// internal-frontend too: the server's own workers (schedules, system workflows) reach it
+		// without a JWT, while every outside caller goes through the authorizing frontend.
+		temporal.ForServices(temporal.Services),
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),

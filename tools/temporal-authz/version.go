@@ -2,4 +2,6 @@ package main
 
 import "go.temporal.io/server/common/headers"
 
-func serverVersion() string { return "Temporal server " + headers.ServerVersion + " (drover-temporal, authorization on)" }
+func serverVersion() string {
+	return "Temporal server " + headers.ServerVersion + " (drover-temporal, authorization on)"
+}

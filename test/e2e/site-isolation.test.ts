@@ -1,0 +1,400 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import {
+  jwksDocument,
+  newSigningKey,
+  signTemporalToken,
+  siteNamespace,
+  sitePermissions,
+  type SigningKey,
+} from '../../runtime/temporal-credentials.ts';
+import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
+import { logDir, uniq, waitUntil } from '../support/env.ts';
+
+/**
+ * The trust boundary inside Temporal, on a real Temporal server with authorization on (its
+ * JWT claim mapper and default authorizer, trusting the JWKS drover publishes): a client
+ * holding site A's credential tries everything an attacker with one site's worker would —
+ * start, read, signal, update, terminate work in the control namespace and in site B's, poll
+ * B's queue, complete B's activity or Nexus task with B's own (stolen) task token — and every
+ * attempt is refused, while A's own work goes on. Then A is revoked (its key leaves the JWKS):
+ * its credential is refused within the server's refresh interval, and a new enrollment
+ * brings it back.
+ */
+const CONTROL = 'drover-control-plane';
+const siteA = `a-${uniq()}`;
+const siteB = `b-${uniq()}`;
+const REFRESH_SECONDS = 2;
+const dir = mkdtempSync(join(tmpdir(), 'drover-site-isolation-'));
+const jwksPath = join(dir, 'jwks.json');
+const workflowsPath = fileURLToPath(new URL('../support/workflows/site-work.ts', import.meta.url));
+
+const controlKey = newSigningKey('control-1');
+let siteAKey = newSigningKey(`site-${siteA}-1`);
+const siteBKey = newSigningKey(`site-${siteB}-1`);
+const publish = (keys: SigningKey[]) => writeFileSync(jwksPath, JSON.stringify(jwksDocument(keys)));
+
+let temporal: AuthorizedTemporal;
+const connections: { close: () => Promise<void> }[] = [];
+const connect = async (token: string) => {
+  const c = await Connection.connect({ address: temporal.address, apiKey: token, tls: false });
+  connections.push(c);
+  return c;
+};
+
+const controlToken = () =>
+  signTemporalToken(controlKey, {
+    subject: 'drover-control',
+    permissions: ['temporal-system:admin'],
+    ttlSeconds: 3600,
+  });
+const siteToken = (key: SigningKey, site: string) =>
+  signTemporalToken(key, { subject: `site:${site}`, permissions: sitePermissions(site), ttlSeconds: 3600 });
+
+let control: Connection;
+let asA: Connection;
+let asB: Connection;
+
+beforeAll(async () => {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // Already installed in this jest worker.
+  }
+  publish([controlKey, siteAKey, siteBKey]);
+  temporal = await startAuthorizedTemporal({
+    dir: join(dir, 'temporal'),
+    jwksPath,
+    refreshSeconds: REFRESH_SECONDS,
+    logFile: join(logDir(), `authorized-temporal-${siteA}.log`),
+  });
+  control = await connect(controlToken());
+  for (const namespace of [CONTROL, siteNamespace(siteA), siteNamespace(siteB)]) {
+    await control.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('1 day'),
+    });
+  }
+  asA = await connect(siteToken(siteAKey, siteA));
+  asB = await connect(siteToken(siteBKey, siteB));
+  // A new namespace is served once the frontend's namespace cache has it.
+  await waitUntil(
+    'namespaces served',
+    async () => {
+      for (const [c, ns] of [
+        [control, CONTROL],
+        [asA, siteNamespace(siteA)],
+        [asB, siteNamespace(siteB)],
+      ] as const)
+        await c.workflowService.describeNamespace({ namespace: ns });
+      return true;
+    },
+    60_000,
+  );
+}, 240_000);
+
+afterAll(async () => {
+  for (const c of connections) await c.close().catch(() => undefined);
+  await temporal?.stop();
+});
+
+/** What the server answered: 'ok', or the gRPC status name of its refusal. */
+const attempt = async (call: () => Promise<unknown>): Promise<string> => {
+  try {
+    await call();
+    return 'ok';
+  } catch (err) {
+    const code =
+      (err as { code?: number; cause?: { code?: number } }).code ??
+      (err as { cause?: { code?: number } }).cause?.code;
+    const names: Record<number, string> = {
+      3: 'INVALID_ARGUMENT',
+      5: 'NOT_FOUND',
+      7: 'PERMISSION_DENIED',
+      16: 'UNAUTHENTICATED',
+    };
+    return names[code ?? -1] ?? `error ${String(code)}: ${(err as Error).message}`;
+  }
+};
+
+/**
+ * A site worker in its own namespace whose activity hands out its task token and then holds
+ * the task open (heartbeating) until told to finish, so a test can try to complete it from
+ * elsewhere while it is still pending.
+ */
+const startSiteWorker = async (site: string, token: string) => {
+  const tokens: Uint8Array[] = [];
+  let release = false;
+  const connection = await NativeConnection.connect({ address: temporal.address, apiKey: token, tls: false });
+  const worker = await Worker.create({
+    connection,
+    namespace: siteNamespace(site),
+    taskQueue: `site.${site}`,
+    workflowsPath,
+    activities: {
+      siteTask: async ({ label }: { label: string }) => {
+        const ctx = Context.current();
+        tokens.push(ctx.info.taskToken);
+        if (label.startsWith('hold')) {
+          while (!release) {
+            ctx.heartbeat();
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+        return `${site} did ${label}`;
+      },
+    },
+  });
+  const running = worker.run();
+  let stopped = false;
+  return {
+    tokens,
+    release: () => (release = true),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      release = true;
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      // A worker whose credential was revoked has already stopped, failing its polls.
+      await running.catch(() => undefined);
+      await connection.close();
+    },
+  };
+};
+
+const startWork = (connection: Connection, site: string, label: string) =>
+  new Client({ connection, namespace: siteNamespace(site) }).workflow.start('siteWorkWorkflow', {
+    taskQueue: `site.${site}`,
+    workflowId: `work:${label}:${randomUUID()}`,
+    args: [{ label }],
+  });
+
+describe('one site credential reaches only its own site', () => {
+  it("refuses everything site A tries outside its namespace, and A's own work goes on", async () => {
+    const workerA = await startSiteWorker(siteA, siteToken(siteAKey, siteA));
+    const workerB = await startSiteWorker(siteB, siteToken(siteBKey, siteB));
+    try {
+      // The control plane's run, and a piece of B's work held open with its task token out.
+      const controlRun = await new Client({ connection: control, namespace: CONTROL }).workflow.start(
+        'bulkDeployWorkflow',
+        { taskQueue: 'drover-control', workflowId: `deploy:${randomUUID()}`, args: [{}] },
+      );
+      const bWork = await startWork(asB, siteB, 'hold-b');
+      await waitUntil('B holds a task', () => workerB.tokens.length === 1, 30_000);
+      const stolenToken = workerB.tokens[0] as Uint8Array;
+
+      const a = asA.workflowService;
+      const ns = { control: CONTROL, b: siteNamespace(siteB) };
+      const refusals: Record<string, string> = {
+        'start a workflow in the control namespace': await attempt(() =>
+          new Client({ connection: asA, namespace: ns.control }).workflow.start('bulkDeployWorkflow', {
+            taskQueue: 'drover-control',
+            workflowId: `deploy:rogue-${uniq()}`,
+            args: [{}],
+          }),
+        ),
+        "start a workflow in site B's namespace": await attempt(() =>
+          new Client({ connection: asA, namespace: ns.b }).workflow.start('siteWorkWorkflow', {
+            taskQueue: `site.${siteB}`,
+            workflowId: `rogue-${uniq()}`,
+            args: [{ label: 'rogue' }],
+          }),
+        ),
+        "poll site B's activity queue": await attempt(() =>
+          a.pollActivityTaskQueue({
+            namespace: ns.b,
+            taskQueue: { name: `site.${siteB}` },
+            identity: 'rogue',
+          }),
+        ),
+        "poll site B's workflow queue": await attempt(() =>
+          a.pollWorkflowTaskQueue({
+            namespace: ns.b,
+            taskQueue: { name: `site.${siteB}` },
+            identity: 'rogue',
+          }),
+        ),
+        "poll site B's Nexus queue": await attempt(() =>
+          a.pollNexusTaskQueue({ namespace: ns.b, taskQueue: { name: `site.${siteB}` }, identity: 'rogue' }),
+        ),
+        'query a control run (a release, say)': await attempt(() =>
+          a.queryWorkflow({
+            namespace: ns.control,
+            execution: { workflowId: controlRun.workflowId },
+            query: { queryType: 'content' },
+          }),
+        ),
+        'read a control history': await attempt(() =>
+          a.getWorkflowExecutionHistory({
+            namespace: ns.control,
+            execution: { workflowId: controlRun.workflowId },
+          }),
+        ),
+        "read site B's history": await attempt(() =>
+          a.getWorkflowExecutionHistory({ namespace: ns.b, execution: { workflowId: bWork.workflowId } }),
+        ),
+        'list control runs': await attempt(() => a.listWorkflowExecutions({ namespace: ns.control })),
+        'signal a control run': await attempt(() =>
+          a.signalWorkflowExecution({
+            namespace: ns.control,
+            workflowExecution: { workflowId: controlRun.workflowId },
+            signalName: 'shardPaused',
+          }),
+        ),
+        'update a control run': await attempt(() =>
+          a.updateWorkflowExecution({
+            namespace: ns.control,
+            workflowExecution: { workflowId: controlRun.workflowId },
+            request: { meta: { updateId: 'rogue' }, input: { name: 'rollback' } },
+          }),
+        ),
+        'terminate a control run': await attempt(() =>
+          a.terminateWorkflowExecution({
+            namespace: ns.control,
+            workflowExecution: { workflowId: controlRun.workflowId },
+            reason: 'rogue',
+          }),
+        ),
+        "complete B's activity with B's task token": await attempt(() =>
+          a.respondActivityTaskCompleted({ namespace: ns.b, taskToken: stolenToken, identity: 'rogue' }),
+        ),
+        "fail B's activity by id": await attempt(() =>
+          a.respondActivityTaskFailedById({
+            namespace: ns.b,
+            workflowId: bWork.workflowId,
+            activityId: '1',
+            failure: { message: 'rogue' },
+          }),
+        ),
+        "answer a Nexus task of B's with a forged token": await attempt(() =>
+          a.respondNexusTaskCompleted({
+            namespace: ns.b,
+            taskToken: stolenToken,
+            identity: 'rogue',
+            response: {},
+          }),
+        ),
+        'register a namespace': await attempt(() =>
+          a.registerNamespace({
+            namespace: `rogue-${uniq()}`,
+            workflowExecutionRetentionPeriod: msToTs('1 day'),
+          }),
+        ),
+        'list the namespaces': await attempt(() => a.listNamespaces({})),
+      };
+      for (const [what, answer] of Object.entries(refusals)) {
+        expect({ what, answer }).toEqual({ what, answer: 'PERMISSION_DENIED' });
+      }
+      // B's token presented in A's own namespace: refused as not A's (the token names B's namespace).
+      const smuggled = await attempt(() =>
+        a.respondActivityTaskCompleted({
+          namespace: siteNamespace(siteA),
+          taskToken: stolenToken,
+          identity: 'rogue',
+        }),
+      );
+      expect(smuggled).not.toBe('ok');
+
+      // B's work was untouched: its activity still runs and finishes with B's own answer.
+      workerB.release();
+      await expect(bWork.result()).resolves.toBe(`${siteB} did hold-b`);
+      // A's own work goes on.
+      const aWork = await startWork(asA, siteA, 'own');
+      await expect(aWork.result()).resolves.toBe(`${siteA} did own`);
+      await controlRun.terminate('test over');
+    } finally {
+      await workerA.stop();
+      await workerB.stop();
+    }
+  }, 120_000);
+
+  it('refuses an expired credential and one signed by a key drover does not publish', async () => {
+    const expired = signTemporalToken(siteAKey, {
+      subject: `site:${siteA}`,
+      permissions: sitePermissions(siteA),
+      ttlSeconds: 60,
+      now: new Date(Date.now() - 3_600_000),
+    });
+    const forged = signTemporalToken(newSigningKey(siteAKey.kid), {
+      subject: `site:${siteA}`,
+      permissions: [`${CONTROL}:admin`, 'temporal-system:admin'],
+      ttlSeconds: 3600,
+    });
+    for (const token of [expired, forged]) {
+      // Lazy: connecting asks for the server's info, which such a token is already refused.
+      const c = Connection.lazy({ address: temporal.address, apiKey: token, tls: false });
+      connections.push(c);
+      expect(
+        await attempt(() => c.workflowService.describeNamespace({ namespace: siteNamespace(siteA) })),
+      ).toMatch(/PERMISSION_DENIED|UNAUTHENTICATED/);
+    }
+  }, 30_000);
+});
+
+describe('revoking a site', () => {
+  it('refuses its credential within the refresh interval, leaves other sites alone, and a new enrollment works', async () => {
+    const workerA = await startSiteWorker(siteA, siteToken(siteAKey, siteA));
+    try {
+      const before = await startWork(asA, siteA, 'before');
+      await expect(before.result()).resolves.toBe(`${siteA} did before`);
+
+      // Revoke: A's key leaves the JWKS drover publishes.
+      const revokedAt = Date.now();
+      publish([controlKey, siteBKey]);
+      await waitUntil(
+        "A's credential refused",
+        async () =>
+          (await attempt(() =>
+            asA.workflowService.describeNamespace({ namespace: siteNamespace(siteA) }),
+          )) !== 'ok',
+        30_000,
+      );
+      const refusedAfterMs = Date.now() - revokedAt;
+      expect(refusedAfterMs).toBeLessThan(60_000);
+      // Work sent to A now waits, as for an offline site: nothing polls with a valid credential.
+      const waiting = await startWork(control, siteA, 'while-revoked');
+      await new Promise((r) => setTimeout(r, 3_000));
+      const desc = await new Client({ connection: control, namespace: siteNamespace(siteA) }).workflow
+        .getHandle(waiting.workflowId)
+        .describe();
+      expect(desc.status.name).toBe('RUNNING');
+      // B goes on.
+      expect(
+        await attempt(() => asB.workflowService.describeNamespace({ namespace: siteNamespace(siteB) })),
+      ).toBe('ok');
+
+      // Enroll A again: a new key, a new credential; the waiting work is picked up.
+      await workerA.stop();
+      siteAKey = newSigningKey(`site-${siteA}-2`);
+      publish([controlKey, siteAKey, siteBKey]);
+      const token = siteToken(siteAKey, siteA);
+      // Lazy: until the server re-reads the JWKS, even connecting is refused.
+      const again = Connection.lazy({ address: temporal.address, apiKey: token, tls: false });
+      connections.push(again);
+      await waitUntil(
+        'new credential accepted',
+        async () =>
+          (await attempt(() =>
+            again.workflowService.describeNamespace({ namespace: siteNamespace(siteA) }),
+          )) === 'ok',
+        30_000,
+      );
+      const workerA2 = await startSiteWorker(siteA, token);
+      try {
+        await expect(waiting.result()).resolves.toBe(`${siteA} did while-revoked`);
+      } finally {
+        await workerA2.stop();
+      }
+    } finally {
+      await workerA.stop();
+    }
+  }, 120_000);
+});

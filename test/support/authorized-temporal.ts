@@ -1,0 +1,120 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, spawnGuarded, waitUntil } from './services.ts';
+
+/**
+ * A real Temporal server with authorization on (tools/temporal-authz: the server's own JWT
+ * claim mapper and default authorizer), on SQLite in `dir`. It trusts the signing keys in the
+ * JWKS file `jwksPath` and re-reads it every `refreshSeconds`, as it would re-read drover's
+ * JWKS URL in production. Health checks need no token; everything else does.
+ */
+export type AuthorizedTemporal = { address: string; process: ChildProcess; stop: () => Promise<void> };
+
+export const droverTemporalBinary = (): string => {
+  const built = spawnSync('tools/build-go-tool.sh', ['temporal-authz', 'drover-temporal'], {
+    encoding: 'utf8',
+  });
+  if (built.status !== 0) throw new Error(`building drover-temporal failed: ${built.stderr}`);
+  return built.stdout.trim().split('\n').pop() ?? '';
+};
+
+export const startAuthorizedTemporal = async (opts: {
+  dir: string;
+  jwksPath: string;
+  refreshSeconds: number;
+  logFile: string;
+}): Promise<AuthorizedTemporal> => {
+  mkdirSync(opts.dir, { recursive: true });
+  const [grpc, http, internal, history, matching, worker, ...membership] = await Promise.all(
+    Array.from({ length: 11 }, () => freePort()),
+  );
+  const service = (grpcPort: number | undefined, membershipPort: number | undefined, extra = {}) => ({
+    rpc: { grpcPort, membershipPort, bindOnIP: '127.0.0.1', ...extra },
+  });
+  const sqlite = {
+    pluginName: 'sqlite',
+    databaseName: join(opts.dir, 'temporal.db'),
+    connectAddr: 'localhost',
+    connectProtocol: 'tcp',
+    connectAttributes: { mode: 'rwc', _journal_mode: 'WAL' },
+    maxConns: 1,
+    maxIdleConns: 1,
+    maxConnLifetime: '1h',
+  };
+  const config = {
+    log: { stdout: true, level: 'warn' },
+    persistence: {
+      defaultStore: 'sqlite',
+      visibilityStore: 'sqlite',
+      numHistoryShards: 1,
+      datastores: { sqlite: { sql: sqlite } },
+    },
+    global: {
+      membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' },
+      authorization: {
+        authorizer: 'default',
+        claimMapper: 'default',
+        permissionsClaimName: 'permissions',
+        jwtKeyProvider: {
+          keySourceURIs: [`file://${opts.jwksPath}`],
+          refreshInterval: `${opts.refreshSeconds}s`,
+        },
+      },
+    },
+    services: {
+      frontend: service(grpc, membership[0], { httpPort: http }),
+      'internal-frontend': service(internal, membership[1]),
+      history: service(history, membership[2]),
+      matching: service(matching, membership[3]),
+      worker: service(worker, membership[4]),
+    },
+    clusterMetadata: {
+      enableGlobalNamespace: false,
+      failoverVersionIncrement: 10,
+      masterClusterName: 'active',
+      currentClusterName: 'active',
+      clusterInformation: {
+        active: {
+          enabled: true,
+          initialFailoverVersion: 1,
+          rpcName: 'frontend',
+          rpcAddress: `127.0.0.1:${grpc}`,
+          httpAddress: `127.0.0.1:${http}`,
+        },
+      },
+    },
+    dcRedirectionPolicy: { policy: 'noop' },
+    archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } },
+    namespaceDefaults: { archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } } },
+  };
+  const configPath = join(opts.dir, 'temporal.yaml');
+  writeFileSync(configPath, stringify(config));
+  const child = spawnGuarded(droverTemporalBinary(), ['--config', configPath], { logFile: opts.logFile });
+  const address = `127.0.0.1:${grpc}`;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  await waitUntil(
+    'authorized temporal server',
+    () => {
+      if (exited) throw new Error(`drover-temporal exited; see ${opts.logFile}`);
+      return spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address], {
+        encoding: 'utf8',
+      }).stdout.includes('SERVING');
+    },
+    90_000,
+  );
+  return {
+    address,
+    process: child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+};
