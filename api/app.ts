@@ -27,6 +27,7 @@ import { runRoutes } from './routes/runs.ts';
 import { maintenanceRoutes } from './routes/maintenance.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { siteRoutes } from './routes/sites.ts';
+import { jwksRoute, siteCredentialRoutes } from './routes/site-credentials.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
 export type AppDeps = {
@@ -165,6 +166,7 @@ export const buildApp = async (opts: BuildAppOptions) => {
     async (v1) => {
       v1.addHook('onRequest', authenticate(tokens));
       await v1.register(siteRoutes(deps));
+      await v1.register(siteCredentialRoutes(deps));
       await v1.register(clusterRoutes(deps));
       await v1.register(cloudClusterRoutes(deps));
       await v1.register(cloneRoutes(deps));
@@ -177,6 +179,7 @@ export const buildApp = async (opts: BuildAppOptions) => {
     },
     { prefix: '/v1' },
   );
+  await app.register(jwksRoute(deps));
   // Beside /v1, not in it: a browser's CORS preflight must be answered before authentication.
   await app.register(codecRoutes(deps, tokens), { prefix: '/v1/codec' });
 

@@ -95,6 +95,57 @@ sites
     );
   });
 
+sites
+  .command('add')
+  .description('enroll a site: its Temporal namespace and a credential for its sub-manager, shown once')
+  .argument('<site>', 'site name')
+  .option('--description <text>', 'what and where the site is')
+  .option('--ttl-days <days>', 'how long the credential is valid (revoke ends it sooner)', '365')
+  .action(async (site: string, opts: { description?: string; ttlDays: string }) => {
+    const enrolled = await (
+      await api()
+    )<{
+      namespace: string;
+      taskQueue: string;
+      keyId: string;
+      temporalToken: string;
+      expiresAt: string;
+      revokedKeys: string[];
+    }>('POST', `/v1/sites/${encodeURIComponent(site)}/enroll`, {
+      ttlDays: Number(opts.ttlDays),
+      ...(opts.description ? { description: opts.description } : {}),
+    });
+    if (asJson()) return print(enrolled);
+    console.log(
+      [
+        `site ${site} enrolled (key ${enrolled.keyId}, valid until ${enrolled.expiresAt})`,
+        ...(enrolled.revokedKeys.length
+          ? [`revoked its earlier key(s): ${enrolled.revokedKeys.join(', ')}`]
+          : []),
+        '',
+        `Temporal namespace ${enrolled.namespace} (worker rights there and nowhere else); credential, shown once:`,
+        enrolled.temporalToken,
+        '',
+        'The sub-manager presents it as DROVER_TEMPORAL_TOKEN (docs/trust-boundaries.md says what it reaches).',
+      ].join('\n'),
+    );
+  });
+sites
+  .command('revoke')
+  .description('revoke a site’s credential: Temporal refuses it once it re-reads drover’s JWKS')
+  .argument('<site>', 'site name')
+  .action(async (site: string) => {
+    const revoked = await (
+      await api()
+    )<{ revokedKeys: string[]; note: string }>('POST', `/v1/sites/${encodeURIComponent(site)}/revoke`);
+    if (asJson()) return print(revoked);
+    console.log(
+      revoked.revokedKeys.length
+        ? `revoked ${revoked.revokedKeys.join(', ')}: ${revoked.note}`
+        : `site ${site} had no credential to revoke`,
+    );
+  });
+
 program
   .command('ping')
   .description('round-trip a run through a site’s sub-manager')

@@ -19,6 +19,8 @@ const common = {
   DROVER_TEMPORAL_TLS_CERT: optionalPath,
   DROVER_TEMPORAL_TLS_KEY: optionalPath,
   DROVER_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** A bearer token (JWT) for a Temporal server with authorization on; see docs/trust-boundaries.md. */
+  DROVER_TEMPORAL_TOKEN: z.string().min(1).optional(),
   /**
    * The payload keyring (JSON: active key id and base64 AES-256 keys) every Temporal client and
    * worker encrypts with; default DROVER_HOME/payload-keys.json, which the API and control
@@ -86,6 +88,8 @@ export type TemporalConnectionConfig = {
   namespace: string;
   /** The payload keyring file. */
   payloadKeys: string;
+  /** Sent as `authorization: Bearer …` on every call. */
+  token?: string;
   tls?: { caPath?: string; certPath?: string; keyPath?: string; serverName?: string };
 };
 
@@ -113,6 +117,7 @@ export const temporalConnection = (c: z.infer<z.ZodObject<typeof common>>): Temp
     address: c.DROVER_TEMPORAL_ADDRESS,
     namespace: c.DROVER_TEMPORAL_NAMESPACE,
     payloadKeys: c.DROVER_PAYLOAD_KEYS ?? `${c.DROVER_HOME}/payload-keys.json`,
+    ...(c.DROVER_TEMPORAL_TOKEN ? { token: c.DROVER_TEMPORAL_TOKEN } : {}),
     ...(anyTls === undefined
       ? {}
       : {

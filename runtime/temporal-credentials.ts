@@ -45,9 +45,13 @@ export const signTemporalToken = (
   return `${signingInput}.${b64url(signature)}`;
 };
 
+/** A key's public half as a JWK (what the database keeps and the JWKS lists). */
+export const publicJwk = (key: Pick<SigningKey, 'publicKey'>): JsonWebKey =>
+  key.publicKey.export({ format: 'jwk' });
+
 /** The JWKS document of the keys whose tokens the Temporal server should accept. */
-export const jwksDocument = (keys: Pick<SigningKey, 'kid' | 'publicKey'>[]): { keys: JsonWebKey[] } => ({
-  keys: keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), kid: k.kid, use: 'sig', alg: 'ES256' })),
+export const jwksDocument = (keys: { kid: string; jwk: JsonWebKey }[]): { keys: JsonWebKey[] } => ({
+  keys: keys.map((k) => ({ ...k.jwk, kid: k.kid, use: 'sig', alg: 'ES256' })),
 });
 
 /** The namespace that holds one site's work, and nothing else's. */

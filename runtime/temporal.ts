@@ -23,6 +23,16 @@ const loadTls = async (tls: TlsFiles | undefined) => {
 };
 
 /**
+ * TLS as configured, and the bearer token if there is one. The SDK turns TLS on by itself when
+ * given a token; drover keeps it to what DROVER_TEMPORAL_TLS_* say (on for any real deployment,
+ * off for a server on this machine).
+ */
+const credentials = (config: TemporalConnectionConfig, tls: Awaited<ReturnType<typeof loadTls>>) => ({
+  ...(tls ? { tls } : config.token ? { tls: false as const } : {}),
+  ...(config.token ? { apiKey: config.token } : {}),
+});
+
+/**
  * The encrypting data converter of this process, from the keyring file. The control plane
  * (`create`) makes the keyring on its first start; a sub-manager is handed it.
  */
@@ -40,7 +50,7 @@ export const createTemporalClient = async (
   dataConverter: DataConverter,
 ): Promise<Client> => {
   const tls = await loadTls(config.tls);
-  const connection = Connection.lazy({ address: config.address, ...(tls ? { tls } : {}) });
+  const connection = Connection.lazy({ address: config.address, ...credentials(config, tls) });
   return new Client({ connection, namespace: config.namespace, dataConverter });
 };
 
@@ -56,7 +66,7 @@ export const connectWorkerWithRetry = async (
   const tls = await loadTls(config.tls);
   for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, 10_000)) {
     try {
-      return await NativeConnection.connect({ address: config.address, ...(tls ? { tls } : {}) });
+      return await NativeConnection.connect({ address: config.address, ...credentials(config, tls) });
     } catch (err) {
       if (signal?.aborted) throw err;
       logger.warn(

@@ -94,6 +94,30 @@ describe('drover CLI against a real API', () => {
     );
   }, 40_000);
 
+  it('enrolls a site and revokes it: drover sites add / revoke', async () => {
+    const env = { DROVER_API_URL: apiUrl, DROVER_TOKEN: token };
+    const edge = `cli-edge-${uniq()}`;
+    const added = await drover(
+      ['sites', 'add', edge, '--description', 'edge rack 7', '--ttl-days', '30'],
+      env,
+    );
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain(`site ${edge} enrolled`);
+    expect(added.stdout).toContain(`Temporal namespace drover-site-${edge}`);
+    const jwt = added.stdout.split('\n').find((l) => /^ey[\w-]+\.[\w-]+\.[\w-]+$/.test(l)) ?? '';
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as {
+      permissions: string[];
+    };
+    expect(claims.permissions).toEqual([`drover-site-${edge}:write`]);
+    const again = await drover(['--json', 'sites', 'add', edge], env);
+    const rotated = JSON.parse(again.stdout) as { keyId: string; revokedKeys: string[] };
+    expect(rotated.revokedKeys).toHaveLength(1);
+    const revoked = await drover(['sites', 'revoke', edge], env);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`revoked ${rotated.keyId}`);
+    expect((await drover(['sites', 'revoke', `nope-${uniq()}`], env)).code).not.toBe(0);
+  }, 60_000);
+
   it('pings a site and waits for the answer, with settings from `drover login`', async () => {
     const login = await drover(['login', '--url', apiUrl, '--with-token', token]);
     expect(login.code).toBe(0);

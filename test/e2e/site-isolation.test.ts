@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import {
   jwksDocument,
   newSigningKey,
+  publicJwk,
   signTemporalToken,
   siteNamespace,
   sitePermissions,
@@ -40,7 +41,8 @@ const workflowsPath = fileURLToPath(new URL('../support/workflows/site-work.ts',
 const controlKey = newSigningKey('control-1');
 let siteAKey = newSigningKey(`site-${siteA}-1`);
 const siteBKey = newSigningKey(`site-${siteB}-1`);
-const publish = (keys: SigningKey[]) => writeFileSync(jwksPath, JSON.stringify(jwksDocument(keys)));
+const publish = (keys: SigningKey[]) =>
+  writeFileSync(jwksPath, JSON.stringify(jwksDocument(keys.map((k) => ({ kid: k.kid, jwk: publicJwk(k) })))));
 
 let temporal: AuthorizedTemporal;
 const connections: { close: () => Promise<void> }[] = [];

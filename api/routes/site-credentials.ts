@@ -1,0 +1,163 @@
+import { ServiceError } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createSigningKeyStore } from '../../db/signing-keys.ts';
+import { createSiteStore } from '../../db/sites.ts';
+import { notFound } from '../../domain/errors.ts';
+import { SiteName } from '../../domain/sites.ts';
+import { siteTaskQueue } from '../../domain/task-queues.ts';
+import {
+  jwksDocument,
+  signTemporalToken,
+  siteNamespace,
+  sitePermissions,
+} from '../../runtime/temporal-credentials.ts';
+import type { AppDeps } from '../app.ts';
+import { ErrorBody } from '../errors.ts';
+
+const SiteParams = z.object({ site: SiteName });
+const EnrollBody = z
+  .object({
+    description: z.string().max(200).optional(),
+    /** How long the credential is valid; revocation ends it sooner. */
+    ttlDays: z.number().int().min(1).max(3650).default(365),
+  })
+  .default({ ttlDays: 365 });
+
+const Enrollment = z.object({
+  site: z.string(),
+  namespace: z.string().describe('the Temporal namespace that holds this site’s work and nothing else'),
+  taskQueue: z.string(),
+  keyId: z.string(),
+  temporalToken: z.string().describe('shown once: a JWT with worker rights in `namespace` only'),
+  expiresAt: z.string().datetime(),
+  revokedKeys: z.array(z.string()).describe('earlier keys of this site, revoked by this enrollment'),
+});
+
+const Revocation = z.object({
+  site: z.string(),
+  revokedKeys: z.array(z.string()),
+  note: z.string(),
+});
+
+const ALREADY_EXISTS = 6;
+const RETENTION = '7 days';
+
+/** The JWKS, for the Temporal server: public, like any issuer's. */
+export const jwksRoute =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const keys = createSigningKeyStore(deps.db);
+    app.get(
+      '/.well-known/jwks.json',
+      {
+        schema: {
+          summary: 'Public keys of the Temporal credentials drover signs (what the Temporal server trusts)',
+          tags: ['sites'],
+          response: {
+            200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+          },
+        },
+      },
+      async (_request, reply) => {
+        // The control plane's key exists before anyone asks for it.
+        await keys.controlKey();
+        return reply.header('cache-control', 'no-store').send(jwksDocument(await keys.published()));
+      },
+    );
+  };
+
+/**
+ * Site enrollment and revocation: `POST /v1/sites/{site}/enroll` makes the site's Temporal
+ * namespace and signs its credential (returned once, never stored); `POST
+ * /v1/sites/{site}/revoke` drops the site's key from the JWKS, so the Temporal server refuses
+ * the credential once it re-reads the document.
+ */
+export const siteCredentialRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const sites = createSiteStore(deps.db);
+    const keys = createSigningKeyStore(deps.db);
+
+    const ensureNamespace = async (namespace: string) => {
+      try {
+        await deps.temporal.workflowService.registerNamespace({
+          namespace,
+          description: 'drover site: this site’s work only',
+          workflowExecutionRetentionPeriod: msToTs(RETENTION),
+        });
+      } catch (err) {
+        if (
+          err instanceof ServiceError &&
+          (err.cause as { code?: number } | undefined)?.code === ALREADY_EXISTS
+        )
+          return;
+        if ((err as { code?: number }).code === ALREADY_EXISTS) return;
+        throw err;
+      }
+    };
+
+    app.post(
+      '/sites/:site/enroll',
+      {
+        config: { role: 'admin' },
+        schema: {
+          summary: 'Enroll a site: its Temporal namespace and a credential for its sub-manager (shown once)',
+          description:
+            'Creates the site if it is new. Enrolling an enrolled site again rotates its credential: the earlier one is revoked.',
+          tags: ['sites'],
+          params: SiteParams,
+          body: EnrollBody,
+          response: { 201: Enrollment, 400: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const { site } = request.params;
+        if (!(await sites.get(site))) await sites.create(site, request.body.description ?? '');
+        const namespace = siteNamespace(site);
+        // The namespace first: a credential for a namespace that does not exist is no use.
+        await ensureNamespace(namespace);
+        const { key, revoked } = await keys.rotateSite(site);
+        const ttlSeconds = request.body.ttlDays * 86_400;
+        const now = new Date();
+        const temporalToken = signTemporalToken(key, {
+          subject: `site:${site}`,
+          permissions: sitePermissions(site),
+          ttlSeconds,
+          now,
+        });
+        return reply.status(201).send({
+          site,
+          namespace,
+          taskQueue: siteTaskQueue(site),
+          keyId: key.kid,
+          temporalToken,
+          expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+          revokedKeys: revoked,
+        });
+      },
+    );
+
+    app.post(
+      '/sites/:site/revoke',
+      {
+        config: { role: 'admin' },
+        schema: {
+          summary: 'Revoke a site’s credential: its key leaves the JWKS the Temporal server trusts',
+          tags: ['sites'],
+          params: SiteParams,
+          response: { 200: Revocation, 404: ErrorBody },
+        },
+      },
+      async (request) => {
+        const { site } = request.params;
+        if (!(await sites.get(site))) throw notFound('site', site);
+        return {
+          site,
+          revokedKeys: await keys.revokeSite(site),
+          note: 'refused by the Temporal server once it re-reads the JWKS (its refresh interval); the site’s work waits as for an offline site; enroll again to bring it back',
+        };
+      },
+    );
+  };
