@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { Context } from '@temporalio/activity';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import {
   jwksDocument,
   newSigningKey,
@@ -18,6 +17,7 @@ import {
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
 import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
+import { attempt, startSiteWorker, startWork } from '../support/site-work.ts';
 import { logDir, uniq, waitUntil } from '../support/env.ts';
 
 /**
@@ -36,7 +36,6 @@ const siteB = `b-${uniq()}`;
 const REFRESH_SECONDS = 2;
 const dir = mkdtempSync(join(tmpdir(), 'drover-site-isolation-'));
 const jwksPath = join(dir, 'jwks.json');
-const workflowsPath = fileURLToPath(new URL('../support/workflows/site-work.ts', import.meta.url));
 
 const controlKey = newSigningKey('control-1');
 let siteAKey = newSigningKey(`site-${siteA}-1`);
@@ -74,7 +73,7 @@ beforeAll(async () => {
   publish([controlKey, siteAKey, siteBKey]);
   temporal = await startAuthorizedTemporal({
     dir: join(dir, 'temporal'),
-    jwksPath,
+    jwksUri: `file://${jwksPath}`,
     refreshSeconds: REFRESH_SECONDS,
     logFile: join(logDir(), `authorized-temporal-${siteA}.log`),
   });
@@ -108,81 +107,10 @@ afterAll(async () => {
   await temporal?.stop();
 });
 
-/** What the server answered: 'ok', or the gRPC status name of its refusal. */
-const attempt = async (call: () => Promise<unknown>): Promise<string> => {
-  try {
-    await call();
-    return 'ok';
-  } catch (err) {
-    const code =
-      (err as { code?: number; cause?: { code?: number } }).code ??
-      (err as { cause?: { code?: number } }).cause?.code;
-    const names: Record<number, string> = {
-      3: 'INVALID_ARGUMENT',
-      5: 'NOT_FOUND',
-      7: 'PERMISSION_DENIED',
-      16: 'UNAUTHENTICATED',
-    };
-    return names[code ?? -1] ?? `error ${String(code)}: ${(err as Error).message}`;
-  }
-};
-
-/**
- * A site worker in its own namespace whose activity hands out its task token and then holds
- * the task open (heartbeating) until told to finish, so a test can try to complete it from
- * elsewhere while it is still pending.
- */
-const startSiteWorker = async (site: string, token: string) => {
-  const tokens: Uint8Array[] = [];
-  let release = false;
-  const connection = await NativeConnection.connect({ address: temporal.address, apiKey: token, tls: false });
-  const worker = await Worker.create({
-    connection,
-    namespace: siteNamespace(site),
-    taskQueue: `site.${site}`,
-    workflowsPath,
-    activities: {
-      siteTask: async ({ label }: { label: string }) => {
-        const ctx = Context.current();
-        tokens.push(ctx.info.taskToken);
-        if (label.startsWith('hold')) {
-          while (!release) {
-            ctx.heartbeat();
-            await new Promise((r) => setTimeout(r, 200));
-          }
-        }
-        return `${site} did ${label}`;
-      },
-    },
-  });
-  const running = worker.run();
-  let stopped = false;
-  return {
-    tokens,
-    release: () => (release = true),
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      release = true;
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      // A worker whose credential was revoked has already stopped, failing its polls.
-      await running.catch(() => undefined);
-      await connection.close();
-    },
-  };
-};
-
-const startWork = (connection: Connection, site: string, label: string) =>
-  new Client({ connection, namespace: siteNamespace(site) }).workflow.start('siteWorkWorkflow', {
-    taskQueue: `site.${site}`,
-    workflowId: `work:${label}:${randomUUID()}`,
-    args: [{ label }],
-  });
-
 describe('one site credential reaches only its own site', () => {
   it("refuses everything site A tries outside its namespace, and A's own work goes on", async () => {
-    const workerA = await startSiteWorker(siteA, siteToken(siteAKey, siteA));
-    const workerB = await startSiteWorker(siteB, siteToken(siteBKey, siteB));
+    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(siteAKey, siteA));
+    const workerB = await startSiteWorker(temporal.address, siteB, siteToken(siteBKey, siteB));
     try {
       // The control plane's run, and a piece of B's work held open with its task token out.
       const controlRun = await new Client({ connection: control, namespace: CONTROL }).workflow.start(
@@ -343,7 +271,7 @@ describe('one site credential reaches only its own site', () => {
 
 describe('revoking a site', () => {
   it('refuses its credential within the refresh interval, leaves other sites alone, and a new enrollment works', async () => {
-    const workerA = await startSiteWorker(siteA, siteToken(siteAKey, siteA));
+    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(siteAKey, siteA));
     try {
       const before = await startWork(asA, siteA, 'before');
       await expect(before.result()).resolves.toBe(`${siteA} did before`);
@@ -389,7 +317,7 @@ describe('revoking a site', () => {
           )) === 'ok',
         30_000,
       );
-      const workerA2 = await startSiteWorker(siteA, token);
+      const workerA2 = await startSiteWorker(temporal.address, siteA, token);
       try {
         await expect(waiting.result()).resolves.toBe(`${siteA} did while-revoked`);
       } finally {

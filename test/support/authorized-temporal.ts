@@ -7,9 +7,9 @@ import { freePort, spawnGuarded, waitUntil } from './services.ts';
 
 /**
  * A real Temporal server with authorization on (tools/temporal-authz: the server's own JWT
- * claim mapper and default authorizer), on SQLite in `dir`. It trusts the signing keys in the
- * JWKS file `jwksPath` and re-reads it every `refreshSeconds`, as it would re-read drover's
- * JWKS URL in production. Health checks need no token; everything else does.
+ * claim mapper and default authorizer), on SQLite in `dir`. It trusts the signing keys of the
+ * JWKS at `jwksUri` (drover's API, or a file) and re-reads it every `refreshSeconds`. Health
+ * checks need no token; everything else does.
  */
 export type AuthorizedTemporal = { address: string; process: ChildProcess; stop: () => Promise<void> };
 
@@ -23,14 +23,17 @@ export const droverTemporalBinary = (): string => {
 
 export const startAuthorizedTemporal = async (opts: {
   dir: string;
-  jwksPath: string;
+  jwksUri: string;
   refreshSeconds: number;
   logFile: string;
+  /** The frontend's port, when a client must know it before the server starts. */
+  grpcPort?: number;
 }): Promise<AuthorizedTemporal> => {
   mkdirSync(opts.dir, { recursive: true });
-  const [grpc, http, internal, history, matching, worker, ...membership] = await Promise.all(
+  const [free, http, internal, history, matching, worker, ...membership] = await Promise.all(
     Array.from({ length: 11 }, () => freePort()),
   );
+  const grpc = opts.grpcPort ?? free;
   const service = (grpcPort: number | undefined, membershipPort: number | undefined, extra = {}) => ({
     rpc: { grpcPort, membershipPort, bindOnIP: '127.0.0.1', ...extra },
   });
@@ -59,7 +62,7 @@ export const startAuthorizedTemporal = async (opts: {
         claimMapper: 'default',
         permissionsClaimName: 'permissions',
         jwtKeyProvider: {
-          keySourceURIs: [`file://${opts.jwksPath}`],
+          keySourceURIs: [opts.jwksUri],
           refreshInterval: `${opts.refreshSeconds}s`,
         },
       },

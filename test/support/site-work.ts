@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Context } from '@temporalio/activity';
+import { Client, type Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { siteNamespace } from '../../runtime/temporal-credentials.ts';
+
+/** A site's work in the trust-boundary tests (test/e2e/site-isolation and site-enrollment). */
+const workflowsPath = fileURLToPath(new URL('./workflows/site-work.ts', import.meta.url));
+
+/** What the server answered: 'ok', or the gRPC status name of its refusal. */
+export const attempt = async (call: () => Promise<unknown>): Promise<string> => {
+  try {
+    await call();
+    return 'ok';
+  } catch (err) {
+    const code =
+      (err as { code?: number; cause?: { code?: number } }).code ??
+      (err as { cause?: { code?: number } }).cause?.code;
+    const names: Record<number, string> = {
+      3: 'INVALID_ARGUMENT',
+      5: 'NOT_FOUND',
+      7: 'PERMISSION_DENIED',
+      16: 'UNAUTHENTICATED',
+    };
+    return names[code ?? -1] ?? `error ${String(code)}: ${(err as Error).message}`;
+  }
+};
+
+/**
+ * A site worker in its own namespace whose activity hands out its task token and then holds
+ * the task open (heartbeating) until told to finish, so a test can try to complete it from
+ * elsewhere while it is still pending.
+ */
+export const startSiteWorker = async (address: string, site: string, token: string) => {
+  const tokens: Uint8Array[] = [];
+  let release = false;
+  const connection = await NativeConnection.connect({ address, apiKey: token, tls: false });
+  const worker = await Worker.create({
+    connection,
+    namespace: siteNamespace(site),
+    taskQueue: `site.${site}`,
+    workflowsPath,
+    activities: {
+      siteTask: async ({ label }: { label: string }) => {
+        const ctx = Context.current();
+        tokens.push(ctx.info.taskToken);
+        if (label.startsWith('hold')) {
+          while (!release) {
+            ctx.heartbeat();
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+        return `${site} did ${label}`;
+      },
+    },
+  });
+  const running = worker.run();
+  let stopped = false;
+  return {
+    tokens,
+    release: () => (release = true),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      release = true;
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      // A worker whose credential was revoked has already stopped, failing its polls.
+      await running.catch(() => undefined);
+      await connection.close();
+    },
+  };
+};
+
+export const startWork = (connection: Connection, site: string, label: string) =>
+  new Client({ connection, namespace: siteNamespace(site) }).workflow.start('siteWorkWorkflow', {
+    taskQueue: `site.${site}`,
+    workflowId: `work:${label}:${randomUUID()}`,
+    args: [{ label }],
+  });
