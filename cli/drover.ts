@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import type { PingResult, Run } from '../domain/runs.ts';
-import type { Site } from '../domain/sites.ts';
+import type { Enrollment, Revocation, Site } from '../domain/sites.ts';
 import type { DeployProgress } from '../workflows/bulk-deploy.ts';
 import {
   ApiError,
@@ -104,14 +104,7 @@ sites
   .action(async (site: string, opts: { description?: string; ttlDays: string }) => {
     const enrolled = await (
       await api()
-    )<{
-      namespace: string;
-      taskQueue: string;
-      keyId: string;
-      temporalToken: string;
-      expiresAt: string;
-      revokedKeys: string[];
-    }>('POST', `/v1/sites/${encodeURIComponent(site)}/enroll`, {
+    )<Enrollment>('POST', `/v1/sites/${encodeURIComponent(site)}/enroll`, {
       ttlDays: Number(opts.ttlDays),
       ...(opts.description ? { description: opts.description } : {}),
     });
@@ -135,9 +128,7 @@ sites
   .description('revoke a site’s credential: Temporal refuses it once it re-reads drover’s JWKS')
   .argument('<site>', 'site name')
   .action(async (site: string) => {
-    const revoked = await (
-      await api()
-    )<{ revokedKeys: string[]; note: string }>('POST', `/v1/sites/${encodeURIComponent(site)}/revoke`);
+    const revoked = await (await api())<Revocation>('POST', `/v1/sites/${encodeURIComponent(site)}/revoke`);
     if (asJson()) return print(revoked);
     console.log(
       revoked.revokedKeys.length

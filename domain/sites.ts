@@ -25,6 +25,33 @@ export const CreateSiteBody = z.object({
   description: z.string().max(500).default(''),
 });
 
+/** Enrollment (`POST /v1/sites/{site}/enroll`): a site's Temporal namespace and credential. */
+export const EnrollBody = z
+  .object({
+    description: z.string().max(200).optional(),
+    /** How long the credential is valid; revocation ends it sooner. */
+    ttlDays: z.number().int().min(1).max(3650).default(365),
+  })
+  .default({ ttlDays: 365 });
+
+export const Enrollment = z.object({
+  site: z.string(),
+  namespace: z.string().describe('the Temporal namespace that holds this site’s work and nothing else'),
+  taskQueue: z.string(),
+  keyId: z.string(),
+  temporalToken: z.string().describe('shown once: a JWT with worker rights in `namespace` only'),
+  expiresAt: z.string().datetime(),
+  revokedKeys: z.array(z.string()).describe('earlier keys of this site, revoked by this enrollment'),
+});
+export type Enrollment = z.infer<typeof Enrollment>;
+
+export const Revocation = z.object({
+  site: z.string(),
+  revokedKeys: z.array(z.string()),
+  note: z.string(),
+});
+export type Revocation = z.infer<typeof Revocation>;
+
 /** A poller counts as alive if Temporal saw it poll within this window. */
 export const isPollerAlive = (lastAccess: Date | null, now: Date, offlineAfterMs: number): boolean =>
   lastAccess !== null && now.getTime() - lastAccess.getTime() <= offlineAfterMs;

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { createSigningKeyStore } from '../../db/signing-keys.ts';
 import { createSiteStore } from '../../db/sites.ts';
 import { notFound } from '../../domain/errors.ts';
-import { SiteName } from '../../domain/sites.ts';
+import { EnrollBody, Enrollment, Revocation, SiteName } from '../../domain/sites.ts';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
 import {
   jwksDocument,
@@ -17,30 +17,6 @@ import type { AppDeps } from '../app.ts';
 import { ErrorBody } from '../errors.ts';
 
 const SiteParams = z.object({ site: SiteName });
-const EnrollBody = z
-  .object({
-    description: z.string().max(200).optional(),
-    /** How long the credential is valid; revocation ends it sooner. */
-    ttlDays: z.number().int().min(1).max(3650).default(365),
-  })
-  .default({ ttlDays: 365 });
-
-const Enrollment = z.object({
-  site: z.string(),
-  namespace: z.string().describe('the Temporal namespace that holds this site’s work and nothing else'),
-  taskQueue: z.string(),
-  keyId: z.string(),
-  temporalToken: z.string().describe('shown once: a JWT with worker rights in `namespace` only'),
-  expiresAt: z.string().datetime(),
-  revokedKeys: z.array(z.string()).describe('earlier keys of this site, revoked by this enrollment'),
-});
-
-const Revocation = z.object({
-  site: z.string(),
-  revokedKeys: z.array(z.string()),
-  note: z.string(),
-});
-
 const ALREADY_EXISTS = 6;
 const RETENTION = '7 days';
 

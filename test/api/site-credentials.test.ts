@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 import { createTokenStore } from '../../api/auth.ts';
+import type { Enrollment } from '../../domain/sites.ts';
 import { startApi, type ApiHarness } from '../support/drover.ts';
 import { uniq } from '../support/env.ts';
 
@@ -13,15 +14,6 @@ let api: ApiHarness;
 let operator: string;
 const site = `enr-${uniq()}`;
 
-type Enrollment = {
-  site: string;
-  namespace: string;
-  taskQueue: string;
-  keyId: string;
-  temporalToken: string;
-  expiresAt: string;
-  revokedKeys: string[];
-};
 type Jwks = { keys: (JsonWebKey & { kid: string })[] };
 
 const jwks = async () => {

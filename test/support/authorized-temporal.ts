@@ -28,10 +28,12 @@ export const startAuthorizedTemporal = async (opts: {
   logFile: string;
   /** The frontend's port, when a client must know it before the server starts. */
   grpcPort?: number;
+  /** Who may call which Nexus endpoints (DROVER_NEXUS_CALLERS, tools/temporal-authz/nexus_callers.go). */
+  nexusCallers?: string;
 }): Promise<AuthorizedTemporal> => {
   mkdirSync(opts.dir, { recursive: true });
-  const [free, http, internal, history, matching, worker, ...membership] = await Promise.all(
-    Array.from({ length: 11 }, () => freePort()),
+  const [free, http, internal, internalHttp, history, matching, worker, ...membership] = await Promise.all(
+    Array.from({ length: 12 }, () => freePort()),
   );
   const grpc = opts.grpcPort ?? free;
   const service = (grpcPort: number | undefined, membershipPort: number | undefined, extra = {}) => ({
@@ -69,7 +71,8 @@ export const startAuthorizedTemporal = async (opts: {
     },
     services: {
       frontend: service(grpc, membership[0], { httpPort: http }),
-      'internal-frontend': service(internal, membership[1]),
+      // The server calls Nexus endpoints through the internal frontend's HTTP port.
+      'internal-frontend': service(internal, membership[1], { httpPort: internalHttp }),
       history: service(history, membership[2]),
       matching: service(matching, membership[3]),
       worker: service(worker, membership[4]),
@@ -95,7 +98,10 @@ export const startAuthorizedTemporal = async (opts: {
   };
   const configPath = join(opts.dir, 'temporal.yaml');
   writeFileSync(configPath, stringify(config));
-  const child = spawnGuarded(droverTemporalBinary(), ['--config', configPath], { logFile: opts.logFile });
+  const child = spawnGuarded(droverTemporalBinary(), ['--config', configPath], {
+    logFile: opts.logFile,
+    env: { ...process.env, ...(opts.nexusCallers ? { DROVER_NEXUS_CALLERS: opts.nexusCallers } : {}) },
+  });
   const address = `127.0.0.1:${grpc}`;
   let exited = false;
   child.once('exit', () => (exited = true));

@@ -2,11 +2,26 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { Client, type Connection } from '@temporalio/client';
+import { startWorkflow, WorkflowRunOperationHandler } from '@temporalio/nexus';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import * as nexus from 'nexus-rpc';
 import { siteNamespace } from '../../runtime/temporal-credentials.ts';
+import { siteService } from './workflows/site-service.ts';
+import type { siteWorkWorkflow } from './workflows/site-work.ts';
 
 /** A site's work in the trust-boundary tests (test/e2e/site-isolation and site-enrollment). */
-const workflowsPath = fileURLToPath(new URL('./workflows/site-work.ts', import.meta.url));
+const workflowsPath = fileURLToPath(new URL('./workflows/site-all.ts', import.meta.url));
+
+/** The site's side of the Nexus link: each operation runs as a workflow in the site's namespace. */
+const siteServiceHandler = (site: string) =>
+  nexus.serviceHandler(siteService, {
+    runSiteWork: new WorkflowRunOperationHandler<{ label: string }, string>((ctx, input) =>
+      startWorkflow<typeof siteWorkWorkflow>(ctx, 'siteWorkWorkflow', {
+        workflowId: `nexus:${site}:${input.label}:${randomUUID()}`,
+        args: [input],
+      }),
+    ),
+  });
 
 /** What the server answered: 'ok', or the gRPC status name of its refusal. */
 export const attempt = async (call: () => Promise<unknown>): Promise<string> => {
@@ -41,6 +56,7 @@ export const startSiteWorker = async (address: string, site: string, token: stri
     namespace: siteNamespace(site),
     taskQueue: `site.${site}`,
     workflowsPath,
+    nexusServices: [siteServiceHandler(site)],
     activities: {
       siteTask: async ({ label }: { label: string }) => {
         const ctx = Context.current();

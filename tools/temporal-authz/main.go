@@ -52,6 +52,9 @@ func run(configFile string) error {
 	if err != nil {
 		return err
 	}
+	if authorizer, err = withNexusCallerRules(authorizer); err != nil {
+		return err
+	}
 	claimMapper, err := authorization.GetClaimMapperFromConfig(&cfg.Global.Authorization, logger)
 	if err != nil {
 		return err

@@ -1,0 +1,2 @@
+export { siteWorkWorkflow } from './site-work.ts';
+export { callSiteWorkflow } from './site-call.ts';
