@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
@@ -42,6 +42,8 @@ export type AppDeps = {
 
 export type BuildAppOptions = Omit<AppDeps, 'metrics' | 'deployRuns' | 'codecCorsOrigins'> & {
   logger?: Logger | false;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  https?: { cert: Buffer; key: Buffer } | undefined;
   codecCorsOrigins?: string[] | undefined;
   /** Default: shards of 500 targets. */
   deployRuns?: DeployRunOptions | undefined;
@@ -65,10 +67,13 @@ export const buildApp = async (opts: BuildAppOptions) => {
     deployRuns: opts.deployRuns ?? { shardSize: MAX_SHARD_SIZE },
     codecCorsOrigins: opts.codecCorsOrigins ?? [],
   };
-  const app = Fastify({
+  // Typed as the plain HTTP server either way: routes and tests do not depend on the transport.
+  const serverOptions = {
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     genReqId: () => crypto.randomUUID(),
-  }).withTypeProvider<ZodTypeProvider>();
+    ...(opts.https ? { https: opts.https } : {}),
+  } as FastifyServerOptions;
+  const app = Fastify(serverOptions).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { openDatabase } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
@@ -28,7 +28,12 @@ const temporal = await createTemporalClient(
   temporalConfig,
   await loadDataConverter(temporalConfig, { create: true }),
 );
+const https =
+  config.DROVER_API_TLS_CERT && config.DROVER_API_TLS_KEY
+    ? { cert: await readFile(config.DROVER_API_TLS_CERT), key: await readFile(config.DROVER_API_TLS_KEY) }
+    : undefined;
 const app = await buildApp({
+  https,
   db,
   temporal,
   siteOfflineAfterMs: config.DROVER_SITE_OFFLINE_AFTER_SECONDS * 1000,

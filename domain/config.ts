@@ -34,27 +34,35 @@ const database = {
   DATABASE_URL: z.string().min(1).optional(),
 };
 
-const ApiEnv = z.object({
-  ...common,
-  ...database,
-  DROVER_API_HOST: z.string().min(1).default('127.0.0.1'),
-  DROVER_API_PORT: port.default(8080),
-  /** Fixes the admin token instead of generating one on first start (compose, tests). */
-  DROVER_ADMIN_TOKEN: z.string().min(16).optional(),
-  DROVER_SITE_OFFLINE_AFTER_SECONDS: z.coerce.number().positive().default(75),
-  /** Targets per shard (child workflow) of a deploy run; Temporal advises ≤ 500 in flight per workflow. */
-  DROVER_DEPLOY_SHARD_SIZE: z.coerce.number().int().min(1).max(500).default(500),
-  /** Comma-separated browser origins (the Temporal UI) allowed to call /v1/codec. */
-  DROVER_CODEC_CORS_ORIGINS: z
-    .string()
-    .default('http://127.0.0.1:8233,http://localhost:8233')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean),
-    ),
-});
+const ApiEnv = z
+  .object({
+    ...common,
+    ...database,
+    DROVER_API_HOST: z.string().min(1).default('127.0.0.1'),
+    DROVER_API_PORT: port.default(8080),
+    /** Serve HTTPS with this certificate and key (PEM files); both or neither. */
+    DROVER_API_TLS_CERT: optionalPath,
+    DROVER_API_TLS_KEY: optionalPath,
+    /** Fixes the admin token instead of generating one on first start (compose, tests). */
+    DROVER_ADMIN_TOKEN: z.string().min(16).optional(),
+    DROVER_SITE_OFFLINE_AFTER_SECONDS: z.coerce.number().positive().default(75),
+    /** Targets per shard (child workflow) of a deploy run; Temporal advises ≤ 500 in flight per workflow. */
+    DROVER_DEPLOY_SHARD_SIZE: z.coerce.number().int().min(1).max(500).default(500),
+    /** Comma-separated browser origins (the Temporal UI) allowed to call /v1/codec. */
+    DROVER_CODEC_CORS_ORIGINS: z
+      .string()
+      .default('http://127.0.0.1:8233,http://localhost:8233')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      ),
+  })
+  .refine((c) => !c.DROVER_API_TLS_CERT === !c.DROVER_API_TLS_KEY, {
+    message: 'set both DROVER_API_TLS_CERT and DROVER_API_TLS_KEY, or neither',
+    path: ['DROVER_API_TLS_KEY'],
+  });
 
 const ControlWorkerEnv = z.object({
   ...common,

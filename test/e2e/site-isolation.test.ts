@@ -16,12 +16,13 @@ import {
   sitePermissions,
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
+import { ensureDevCa } from '../../sandbox/dev-ca.ts';
 import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
 import { attempt, startSiteWorker, startWork } from '../support/site-work.ts';
 import { logDir, uniq, waitUntil } from '../support/env.ts';
 
 /**
- * The trust boundary inside Temporal, on a real Temporal server with authorization on (its
+ * The trust boundary inside Temporal, on a real Temporal server with authorization on and TLS (its
  * JWT claim mapper and default authorizer, trusting the JWKS drover publishes): a client
  * holding site A's credential tries everything an attacker with one site's worker would —
  * start, read, signal, update, terminate work in the control namespace and in site B's, poll
@@ -35,6 +36,9 @@ const siteA = `a-${uniq()}`;
 const siteB = `b-${uniq()}`;
 const REFRESH_SECONDS = 2;
 const dir = mkdtempSync(join(tmpdir(), 'drover-site-isolation-'));
+// TLS on the link, as in any real deployment: the server's certificate from a local CA.
+const ca = ensureDevCa(join(dir, 'ca'));
+const tls = { serverRootCACertificate: ca.ca };
 const jwksPath = join(dir, 'jwks.json');
 
 const controlKey = newSigningKey('control-1');
@@ -46,7 +50,7 @@ const publish = (keys: SigningKey[]) =>
 let temporal: AuthorizedTemporal;
 const connections: { close: () => Promise<void> }[] = [];
 const connect = async (token: string) => {
-  const c = await Connection.connect({ address: temporal.address, apiKey: token, tls: false });
+  const c = await Connection.connect({ address: temporal.address, apiKey: token, tls });
   connections.push(c);
   return c;
 };
@@ -75,6 +79,7 @@ beforeAll(async () => {
     dir: join(dir, 'temporal'),
     jwksUri: `file://${jwksPath}`,
     refreshSeconds: REFRESH_SECONDS,
+    tls: ca,
     logFile: join(logDir(), `authorized-temporal-${siteA}.log`),
   });
   control = await connect(controlToken());
@@ -109,8 +114,8 @@ afterAll(async () => {
 
 describe('one site credential reaches only its own site', () => {
   it("refuses everything site A tries outside its namespace, and A's own work goes on", async () => {
-    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(siteAKey, siteA));
-    const workerB = await startSiteWorker(temporal.address, siteB, siteToken(siteBKey, siteB));
+    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(siteAKey, siteA), tls);
+    const workerB = await startSiteWorker(temporal.address, siteB, siteToken(siteBKey, siteB), tls);
     try {
       // The control plane's run, and a piece of B's work held open with its task token out.
       const controlRun = await new Client({ connection: control, namespace: CONTROL }).workflow.start(
@@ -260,7 +265,7 @@ describe('one site credential reaches only its own site', () => {
     });
     for (const token of [expired, forged]) {
       // Lazy: connecting asks for the server's info, which such a token is already refused.
-      const c = Connection.lazy({ address: temporal.address, apiKey: token, tls: false });
+      const c = Connection.lazy({ address: temporal.address, apiKey: token, tls });
       connections.push(c);
       expect(
         await attempt(() => c.workflowService.describeNamespace({ namespace: siteNamespace(siteA) })),
@@ -271,7 +276,7 @@ describe('one site credential reaches only its own site', () => {
 
 describe('revoking a site', () => {
   it('refuses its credential within the refresh interval, leaves other sites alone, and a new enrollment works', async () => {
-    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(siteAKey, siteA));
+    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(siteAKey, siteA), tls);
     try {
       const before = await startWork(asA, siteA, 'before');
       await expect(before.result()).resolves.toBe(`${siteA} did before`);
@@ -307,7 +312,7 @@ describe('revoking a site', () => {
       publish([controlKey, siteAKey, siteBKey]);
       const token = siteToken(siteAKey, siteA);
       // Lazy: until the server re-reads the JWKS, even connecting is refused.
-      const again = Connection.lazy({ address: temporal.address, apiKey: token, tls: false });
+      const again = Connection.lazy({ address: temporal.address, apiKey: token, tls });
       connections.push(again);
       await waitUntil(
         'new credential accepted',
@@ -317,7 +322,7 @@ describe('revoking a site', () => {
           )) === 'ok',
         30_000,
       );
-      const workerA2 = await startSiteWorker(temporal.address, siteA, token);
+      const workerA2 = await startSiteWorker(temporal.address, siteA, token, tls);
       try {
         await expect(waiting.result()).resolves.toBe(`${siteA} did while-revoked`);
       } finally {

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import type { DevCa } from '../../sandbox/dev-ca.ts';
 import { freePort, spawnGuarded, waitUntil } from './services.ts';
 
 /**
@@ -30,6 +31,8 @@ export const startAuthorizedTemporal = async (opts: {
   grpcPort?: number;
   /** Who may call which Nexus endpoints (DROVER_NEXUS_CALLERS, tools/temporal-authz/nexus_callers.go). */
   nexusCallers?: string;
+  /** Serve the frontend over TLS with this CA's server certificate (sandbox/dev-ca.ts). */
+  tls?: DevCa;
 }): Promise<AuthorizedTemporal> => {
   mkdirSync(opts.dir, { recursive: true });
   const [free, http, internal, internalHttp, history, matching, worker, ...membership] = await Promise.all(
@@ -59,6 +62,16 @@ export const startAuthorizedTemporal = async (opts: {
     },
     global: {
       membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' },
+      ...(opts.tls
+        ? {
+            tls: {
+              frontend: {
+                server: { certFile: opts.tls.certPath, keyFile: opts.tls.keyPath, requireClientAuth: false },
+                client: { rootCaFiles: [opts.tls.caPath], serverName: '127.0.0.1' },
+              },
+            },
+          }
+        : {}),
       authorization: {
         authorizer: 'default',
         claimMapper: 'default',
@@ -109,7 +122,8 @@ export const startAuthorizedTemporal = async (opts: {
     'authorized temporal server',
     () => {
       if (exited) throw new Error(`drover-temporal exited; see ${opts.logFile}`);
-      return spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address], {
+      const tlsArgs = opts.tls ? ['--tls-ca-path', opts.tls.caPath] : [];
+      return spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address, ...tlsArgs], {
         encoding: 'utf8',
       }).stdout.includes('SERVING');
     },

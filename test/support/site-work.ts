@@ -47,10 +47,18 @@ export const attempt = async (call: () => Promise<unknown>): Promise<string> => 
  * the task open (heartbeating) until told to finish, so a test can try to complete it from
  * elsewhere while it is still pending.
  */
-export const startSiteWorker = async (address: string, site: string, token: string) => {
+/** How the tests reach the authorizing server: in clear, or over TLS with the local CA. */
+export type ServerTls = false | { serverRootCACertificate: Buffer };
+
+export const startSiteWorker = async (
+  address: string,
+  site: string,
+  token: string,
+  tls: ServerTls = false,
+) => {
   const tokens: Uint8Array[] = [];
   let release = false;
-  const connection = await NativeConnection.connect({ address, apiKey: token, tls: false });
+  const connection = await NativeConnection.connect({ address, apiKey: token, tls });
   const worker = await Worker.create({
     connection,
     namespace: siteNamespace(site),
