@@ -1,4 +1,3 @@
-import { ServiceError } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -17,6 +16,7 @@ import type { AppDeps } from '../app.ts';
 import { ErrorBody } from '../errors.ts';
 
 const SiteParams = z.object({ site: SiteName });
+/** gRPC status of registering a namespace that exists. */
 const ALREADY_EXISTS = 6;
 const RETENTION = '7 days';
 
@@ -64,11 +64,7 @@ export const siteCredentialRoutes =
           workflowExecutionRetentionPeriod: msToTs(RETENTION),
         });
       } catch (err) {
-        if (
-          err instanceof ServiceError &&
-          (err.cause as { code?: number } | undefined)?.code === ALREADY_EXISTS
-        )
-          return;
+        // A site enrolled again (or a namespace made by hand) keeps its namespace.
         if ((err as { code?: number }).code === ALREADY_EXISTS) return;
         throw err;
       }
