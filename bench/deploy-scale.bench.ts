@@ -6,7 +6,10 @@
  *
  *   node bench/deploy-scale.bench.ts                   # 10,000 clusters on 4 API servers
  *   BENCH_CLUSTERS=1000 BENCH_SERVERS=2 BENCH_PARALLEL=100 node bench/deploy-scale.bench.ts
- *   BENCH_ENCRYPT=0 node bench/deploy-scale.bench.ts   # payloads in clear, to measure the codec's cost
+ *   BENCH_ENCRYPT=both BENCH_CLUSTERS=1000 BENCH_SERVERS=2 node bench/deploy-scale.bench.ts
+ *       # the same rollout with payloads in clear and encrypted, alternately (2 rounds), then a
+ *       # side-by-side table: what the payload codec costs
+ *   BENCH_ENCRYPT=0 node bench/deploy-scale.bench.ts   # payloads in clear only (default: encrypted)
  *
  * Prints progress every 10 s, then: wall time, targets per second, shards, the longest
  * history of any workflow of the run (Temporal's limit is 51,200 events), the largest
@@ -36,8 +39,15 @@ const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 10_000);
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 4);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 200);
 const SITE = 'bench';
-const ENCRYPT = process.env.BENCH_ENCRYPT !== '0';
-const dataConverter = ENCRYPT ? encryptedDataConverter(newKeyring()) : {};
+type Mode = 'clear' | 'encrypted';
+const MODES: Mode[] =
+  process.env.BENCH_ENCRYPT === 'both'
+    ? ['clear', 'encrypted', 'clear', 'encrypted']
+    : process.env.BENCH_ENCRYPT === '0'
+      ? ['clear']
+      : ['encrypted'];
+const keyring = newKeyring();
+type Outcome = { mode: Mode; seconds: number; longest: number; status: string };
 
 const dir = mkdtempSync(join(tmpdir(), 'drover-bench-deploy-'));
 const logDir = join(dir, 'logs');
@@ -108,129 +118,159 @@ try {
     );
   }
 
-  const connection = await NativeConnection.connect({ address: temporal.address });
-  const clientConnection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection: clientConnection, namespace, dataConverter });
-  const control = await createControlWorker({ connection, namespace, db, dataConverter });
-  const site = await Worker.create({
-    connection,
-    namespace,
-    dataConverter,
-    taskQueue: siteTaskQueue(SITE),
-    maxConcurrentActivityTaskExecutions: PARALLEL,
-    activities: createSiteActivities({
-      site: SITE,
-      identity: 'bench-site',
-      version: 'bench',
-      kubeconfigPath,
-      stateDir: join(dir, 'site-state'),
-      temporal: client,
-    }),
-  });
-  const workers = Promise.all([control.run(), site.run()]);
-
-  const app = await buildApp({ db, temporal: client, siteOfflineAfterMs: 60_000, logger: false });
-  const token = (await createTokenStore(db).ensureAdmin()) ?? '';
-  const call = async <T>(method: 'GET' | 'POST', url: string, payload?: unknown): Promise<T> => {
-    const res = await app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${token}` },
-      payload: payload as object,
+  const runOnce = async (mode: Mode, round: number): Promise<Outcome> => {
+    const connection = await NativeConnection.connect({ address: temporal.address });
+    const clientConnection = await Connection.connect({ address: temporal.address });
+    const dataConverter = mode === 'encrypted' ? encryptedDataConverter(keyring) : {};
+    const client = new Client({ connection: clientConnection, namespace, dataConverter });
+    const control = await createControlWorker({ connection, namespace, db, dataConverter });
+    const site = await Worker.create({
+      connection,
+      namespace,
+      dataConverter,
+      taskQueue: siteTaskQueue(SITE),
+      maxConcurrentActivityTaskExecutions: PARALLEL,
+      activities: createSiteActivities({
+        site: SITE,
+        identity: 'bench-site',
+        version: 'bench',
+        kubeconfigPath,
+        stateDir: join(dir, 'site-state'),
+        temporal: client,
+      }),
     });
-    if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
-    return res.json<T>();
-  };
+    const workers = Promise.all([control.run(), site.run()]);
 
-  const release = await call<{ id: string }>('POST', '/v1/releases', {
-    name: 'bench',
-    manifests: [
-      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench-app',
-      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: bench-app\ndata:\n  color: blue',
-    ].join('\n---\n'),
-  });
-  const t0 = performance.now();
-  const started = await call<{ runId: string; waves: number[] }>('POST', '/v1/deployments', {
-    releaseId: release.id,
-    placement: { sites: [SITE] },
-    strategy: {
-      waves: [{ selector: 'ring=canary' }, { percent: 100 }],
-      maxParallel: PARALLEL,
-      failureBudget: { percent: 1 },
-      rollbackWindowSeconds: 0,
-    },
-  });
-  const planMs = performance.now() - t0;
-  console.log(
-    `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, payloads ${ENCRYPT ? 'encrypted' : 'in clear'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
-  );
+    const app = await buildApp({ db, temporal: client, siteOfflineAfterMs: 60_000, logger: false });
+    const token = (await createTokenStore(db).ensureAdmin()) ?? '';
+    const call = async <T>(method: 'GET' | 'POST', url: string, payload?: unknown): Promise<T> => {
+      const res = await app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${token}` },
+        payload: payload as object,
+      });
+      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+      return res.json<T>();
+    };
 
-  let progress: DeployProgress | undefined;
-  let status = 'running';
-  let lastPrint = 0;
-  while (status === 'running') {
-    await new Promise((r) => setTimeout(r, 1000));
-    const view = await call<{ status: string; progress?: DeployProgress }>(
-      'GET',
-      `/v1/runs/${started.runId}`,
+    // A release per round: its workflow's history is written in that round's encoding.
+    const release = await call<{ id: string }>('POST', '/v1/releases', {
+      name: `bench-${round}`,
+      manifests: [
+        'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench-app',
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: bench-app\ndata:\n  color: blue\n  round: "${round}"`,
+      ].join('\n---\n'),
+    });
+    const t0 = performance.now();
+    const started = await call<{ runId: string; waves: number[] }>('POST', '/v1/deployments', {
+      releaseId: release.id,
+      placement: { sites: [SITE] },
+      strategy: {
+        waves: [{ selector: 'ring=canary' }, { percent: 100 }],
+        maxParallel: PARALLEL,
+        failureBudget: { percent: 1 },
+        rollbackWindowSeconds: 0,
+      },
+    });
+    const planMs = performance.now() - t0;
+    console.log(
+      `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, payloads ${mode === 'encrypted' ? 'encrypted' : 'in clear'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
     );
-    status = view.status;
-    progress = view.progress;
-    if (performance.now() - lastPrint > 10_000 && progress) {
-      lastPrint = performance.now();
-      const c = progress.counts;
-      console.log(
-        `  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${c.succeeded} succeeded, ${c.running} running, ${c.failed} failed, shard ${progress.shards.finished + 1}/${progress.shards.total}, ${progress.phase}`,
-      );
-    }
-  }
-  const seconds = (performance.now() - t0) / 1000;
 
-  // Every workflow of the run: its executions (continued as new) and its shards.
-  let longest = { id: '', events: 0 };
-  let largestPayload = 0;
-  let executions = 0;
-  const queue: { id: string; runId?: string }[] = [{ id: started.runId }];
-  for (let i = 0; i < queue.length; i++) {
-    const { id, runId } = queue[i] as { id: string; runId?: string };
-    const history = await client.workflow.getHandle(id, runId).fetchHistory();
-    executions++;
-    const events = history.events ?? [];
-    if (events.length > longest.events) longest = { id, events: events.length };
-    for (const e of events) {
-      const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
-      if (previous) queue.push({ id, runId: previous });
-      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
-      if (child) queue.push({ id: child });
-      for (const p of [
-        ...(e.workflowExecutionStartedEventAttributes?.input?.payloads ?? []),
-        ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
-        ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
-        ...(e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []),
-      ]) {
-        largestPayload = Math.max(largestPayload, p.data?.length ?? 0);
+    let progress: DeployProgress | undefined;
+    let status = 'running';
+    let lastPrint = 0;
+    while (status === 'running') {
+      await new Promise((r) => setTimeout(r, 1000));
+      const view = await call<{ status: string; progress?: DeployProgress }>(
+        'GET',
+        `/v1/runs/${started.runId}`,
+      );
+      status = view.status;
+      progress = view.progress;
+      if (performance.now() - lastPrint > 10_000 && progress) {
+        lastPrint = performance.now();
+        const c = progress.counts;
+        console.log(
+          `  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${c.succeeded} succeeded, ${c.running} running, ${c.failed} failed, shard ${progress.shards.finished + 1}/${progress.shards.total}, ${progress.phase}`,
+        );
       }
     }
-  }
-  const c = progress?.counts;
-  console.log(
-    `done: ${status}, phase ${progress?.phase}: ${c?.succeeded} succeeded, ${c?.failed} failed, ${c?.skipped} skipped`,
-  );
-  console.log(`wall ${seconds.toFixed(1)} s, ${(CLUSTERS / seconds).toFixed(1)} clusters/s`);
-  console.log(
-    `${progress?.shards.total} shards, ${executions} workflow executions; longest history ${longest.events} events (${longest.id}); largest payload ${(largestPayload / 1024).toFixed(1)} KiB`,
-  );
-  console.log(
-    `peak RSS of this process (API + both workers): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
-  );
+    const seconds = (performance.now() - t0) / 1000;
 
-  control.shutdown();
-  site.shutdown();
-  await workers;
-  await app.close();
+    // Every workflow of the run: its executions (continued as new) and its shards.
+    let longest = { id: '', events: 0 };
+    let largestPayload = 0;
+    let executions = 0;
+    const queue: { id: string; runId?: string }[] = [{ id: started.runId }];
+    for (let i = 0; i < queue.length; i++) {
+      const { id, runId } = queue[i] as { id: string; runId?: string };
+      const history = await client.workflow.getHandle(id, runId).fetchHistory();
+      executions++;
+      const events = history.events ?? [];
+      if (events.length > longest.events) longest = { id, events: events.length };
+      for (const e of events) {
+        const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+        if (previous) queue.push({ id, runId: previous });
+        const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+        if (child) queue.push({ id: child });
+        for (const p of [
+          ...(e.workflowExecutionStartedEventAttributes?.input?.payloads ?? []),
+          ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
+          ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
+          ...(e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []),
+        ]) {
+          largestPayload = Math.max(largestPayload, p.data?.length ?? 0);
+        }
+      }
+    }
+    const c = progress?.counts;
+    console.log(
+      `done: ${status}, phase ${progress?.phase}: ${c?.succeeded} succeeded, ${c?.failed} failed, ${c?.skipped} skipped`,
+    );
+    console.log(`wall ${seconds.toFixed(1)} s, ${(CLUSTERS / seconds).toFixed(1)} clusters/s`);
+    console.log(
+      `${progress?.shards.total} shards, ${executions} workflow executions; longest history ${longest.events} events (${longest.id}); largest payload ${(largestPayload / 1024).toFixed(1)} KiB`,
+    );
+    console.log(
+      `peak RSS of this process so far (API + both workers): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+    );
+
+    control.shutdown();
+    site.shutdown();
+    await workers;
+    await app.close();
+    await connection.close();
+    await clientConnection.close();
+    return { mode, seconds, longest: longest.events, status };
+  };
+
+  const outcomes: Outcome[] = [];
+  for (const [round, mode] of MODES.entries()) outcomes.push(await runOnce(mode, round));
   await db.close();
-  await connection.close();
-  await clientConnection.close();
+  if (MODES.length > 1) {
+    const mean = (m: Mode) => {
+      const runs = outcomes.filter((o) => o.mode === m);
+      return runs.reduce((sum, o) => sum + o.seconds, 0) / runs.length;
+    };
+    console.log('\nside by side (same fleet, same release size, alternating rounds):');
+    console.log('  mode       wall s (each round)      mean s   clusters/s   longest history');
+    for (const m of ['clear', 'encrypted'] as const) {
+      const runs = outcomes.filter((o) => o.mode === m);
+      console.log(
+        `  ${m.padEnd(10)} ${runs
+          .map((o) => o.seconds.toFixed(1))
+          .join(', ')
+          .padEnd(
+            24,
+          )} ${mean(m).toFixed(1).padStart(6)}   ${(CLUSTERS / mean(m)).toFixed(1).padStart(10)}   ${Math.max(...runs.map((o) => o.longest))}`,
+      );
+    }
+    console.log(
+      `  encrypted / clear: ${((mean('encrypted') / mean('clear') - 1) * 100).toFixed(1)} % wall time`,
+    );
+  }
 } finally {
   await stopAll();
 }

@@ -1066,6 +1066,10 @@ export const startAksSandbox = async (options: AksSandboxOptions): Promise<AksSa
       res.end(String(err));
     });
   });
+  // SDK clients keep idle connections for reuse without a deadline of their own; Node's 5 s
+  // default would close one just as a client reuses it (ECONNRESET, an account then unlisted
+  // for a discovery round). Cloud front ends keep idle connections far longer.
+  server.keepAliveTimeout = 10 * 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => resolve());
