@@ -118,6 +118,8 @@ try {
     );
   }
 
+  // Made once: ensureAdmin hands out the token only when it creates it.
+  const token = (await createTokenStore(db).ensureAdmin()) ?? '';
   const runOnce = async (mode: Mode, round: number): Promise<Outcome> => {
     const connection = await NativeConnection.connect({ address: temporal.address });
     const clientConnection = await Connection.connect({ address: temporal.address });
@@ -142,7 +144,6 @@ try {
     const workers = Promise.all([control.run(), site.run()]);
 
     const app = await buildApp({ db, temporal: client, siteOfflineAfterMs: 60_000, logger: false });
-    const token = (await createTokenStore(db).ensureAdmin()) ?? '';
     const call = async <T>(method: 'GET' | 'POST', url: string, payload?: unknown): Promise<T> => {
       const res = await app.inject({
         method,
