@@ -37,7 +37,7 @@ export const jwksRoute =
         },
       },
       async (_request, reply) => {
-        // The control plane's key exists before anyone asks for it.
+        // Made on first ask: the control plane's own key is always among those published.
         await keys.controlKey();
         return reply.header('cache-control', 'no-store').send(jwksDocument(await keys.published()));
       },
