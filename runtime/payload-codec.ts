@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
-import { defaultPayloadConverter, METADATA_ENCODING_KEY } from '@temporalio/common';
+import { METADATA_ENCODING_KEY } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { z } from 'zod';
 
@@ -165,20 +165,28 @@ export const encryptedDataConverter = (keyring: PayloadKeyring): DataConverter =
 });
 
 /**
- * A payload read straight from a raw history (which clients hand out undecoded), decoded
- * through the client's codecs and payload converter.
+ * Payloads through a client's codecs as the SDK runs them: encoding in order, decoding in
+ * reverse. For payloads the SDK hands out undecoded (raw histories) or takes in from outside
+ * (the codec endpoint).
  */
+export const applyCodecs = async (
+  client: Client,
+  direction: 'encode' | 'decode',
+  payloads: Payload[],
+): Promise<Payload[]> => {
+  const codecs = client.options.loadedDataConverter.payloadCodecs;
+  let out = payloads;
+  for (const codec of direction === 'encode' ? codecs : [...codecs].reverse())
+    out = await codec[direction](out);
+  return out;
+};
+
+/** A payload read straight from a raw history, decoded through the client's codecs and payload converter. */
 export const decodeRawPayload = async <T>(
   client: Client,
   payload: Payload | null | undefined,
 ): Promise<T | undefined> => {
   if (!payload) return undefined;
-  let decoded = [payload];
-  for (const codec of [...(client.options.loadedDataConverter.payloadCodecs ?? [])].reverse()) {
-    decoded = await codec.decode(decoded);
-  }
-  const [first] = decoded;
-  return first
-    ? (client.options.loadedDataConverter.payloadConverter ?? defaultPayloadConverter).fromPayload<T>(first)
-    : undefined;
+  const [decoded] = await applyCodecs(client, 'decode', [payload]);
+  return decoded ? client.options.loadedDataConverter.payloadConverter.fromPayload<T>(decoded) : undefined;
 };

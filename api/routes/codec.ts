@@ -2,7 +2,7 @@ import type { Payload } from '@temporalio/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DroverError, ErrorType } from '../../domain/errors.ts';
-import { PayloadKeyError } from '../../runtime/payload-codec.ts';
+import { applyCodecs, PayloadKeyError } from '../../runtime/payload-codec.ts';
 import type { AppDeps } from '../app.ts';
 import { authenticate, type createTokenStore } from '../auth.ts';
 import { ErrorBody } from '../errors.ts';
@@ -40,7 +40,6 @@ const toJson = (p: Payload): JsonPayload => ({
 export const codecRoutes =
   (deps: AppDeps, tokens: ReturnType<typeof createTokenStore>): FastifyPluginAsyncZod =>
   async (app) => {
-    const codecs = deps.temporal.options.loadedDataConverter.payloadCodecs;
     const allowed = new Set(deps.codecCorsOrigins);
 
     // CORS comes first: a browser's preflight carries no credentials.
@@ -60,10 +59,9 @@ export const codecRoutes =
     app.options('/encode', { schema: { hide: true } }, async () => undefined);
 
     const run = async (direction: 'encode' | 'decode', payloads: JsonPayload[]) => {
-      let out = payloads.map(fromJson);
-      const chain = direction === 'encode' ? codecs : [...codecs].reverse();
+      let out: Payload[];
       try {
-        for (const codec of chain) out = await codec[direction](out);
+        out = await applyCodecs(deps.temporal, direction, payloads.map(fromJson));
       } catch (err) {
         if (err instanceof PayloadKeyError)
           throw new DroverError(ErrorType.BadInput, `payloads: ${err.message}`);

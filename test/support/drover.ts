@@ -9,7 +9,7 @@ import type { Run } from '../../domain/runs.ts';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
 import { createSiteActivities, type SiteActivityDeps } from '../../activities/site/index.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
-import { decodeRawPayload } from '../../runtime/payload-codec.ts';
+import { applyCodecs, decodeRawPayload } from '../../runtime/payload-codec.ts';
 import {
   freshPostgres,
   temporalAddress,
@@ -257,10 +257,11 @@ export const decodedHistoryText = async (
     else if (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) Object.values(v).forEach(walk);
   };
   walk(history.events);
-  let decoded: Payload[] = payloads.map((p) => p as Payload);
-  for (const codec of [...temporal.options.loadedDataConverter.payloadCodecs].reverse()) {
-    decoded = await codec.decode(decoded);
-  }
+  const decoded = await applyCodecs(
+    temporal,
+    'decode',
+    payloads.map((p) => p as Payload),
+  );
   // Put the plaintext in place, then render: protobuf messages serialize bytes as base64, so
   // every `data` string is read back as text.
   payloads.forEach((p, i) => {
