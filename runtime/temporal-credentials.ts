@@ -59,3 +59,15 @@ export const siteNamespace = (site: string): string => `drover-site-${site}`;
 
 /** What a site's token grants: worker rights (the server's `write`) in its own namespace only. */
 export const sitePermissions = (site: string): TemporalPermission[] => [`${siteNamespace(site)}:write`];
+
+/** A site's credential: worker rights in its own namespace, signed by the site's key. */
+export const signSiteToken = (
+  key: SigningKey,
+  site: string,
+  options: { ttlSeconds: number; now?: Date },
+): string =>
+  signTemporalToken(key, { subject: `site:${site}`, permissions: sitePermissions(site), ...options });
+
+/** The control plane's credential: cluster-wide rights (it registers namespaces and endpoints). */
+export const signControlToken = (key: SigningKey, options: { ttlSeconds: number; now?: Date }): string =>
+  signTemporalToken(key, { subject: 'drover-control', permissions: ['temporal-system:admin'], ...options });

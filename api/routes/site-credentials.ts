@@ -6,12 +6,7 @@ import { createSiteStore } from '../../db/sites.ts';
 import { notFound } from '../../domain/errors.ts';
 import { EnrollBody, Enrollment, Revocation, SiteName } from '../../domain/sites.ts';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
-import {
-  jwksDocument,
-  signTemporalToken,
-  siteNamespace,
-  sitePermissions,
-} from '../../runtime/temporal-credentials.ts';
+import { jwksDocument, signSiteToken, siteNamespace } from '../../runtime/temporal-credentials.ts';
 import type { AppDeps } from '../app.ts';
 import { ErrorBody } from '../errors.ts';
 
@@ -93,12 +88,7 @@ export const siteCredentialRoutes =
         const { key, revoked } = await keys.rotateSite(site);
         const ttlSeconds = request.body.ttlDays * 86_400;
         const now = new Date();
-        const temporalToken = signTemporalToken(key, {
-          subject: `site:${site}`,
-          permissions: sitePermissions(site),
-          ttlSeconds,
-          now,
-        });
+        const temporalToken = signSiteToken(key, site, { ttlSeconds, now });
         return reply.status(201).send({
           site,
           namespace,

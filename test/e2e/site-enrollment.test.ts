@@ -8,7 +8,7 @@ import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
 import { createSigningKeyStore } from '../../db/signing-keys.ts';
-import { signTemporalToken, siteNamespace } from '../../runtime/temporal-credentials.ts';
+import { signControlToken, siteNamespace } from '../../runtime/temporal-credentials.ts';
 import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
 import { freshPostgres, logDir, testDataConverter, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
@@ -49,11 +49,7 @@ beforeAll(async () => {
   ({ db } = await freshPostgres());
   // The control plane's own Temporal credential, from its key (made on first use).
   const controlKey = await createSigningKeyStore(db).controlKey();
-  const token = signTemporalToken(controlKey, {
-    subject: 'drover-control',
-    permissions: ['temporal-system:admin'],
-    ttlSeconds: 3600,
-  });
+  const token = signControlToken(controlKey, { ttlSeconds: 3600 });
   const apiPort = await freePort();
   const temporalPort = await freePort();
   control = Connection.lazy({ address: `127.0.0.1:${temporalPort}`, apiKey: token, tls: false });

@@ -11,9 +11,10 @@ import {
   jwksDocument,
   newSigningKey,
   publicJwk,
+  signControlToken,
+  signSiteToken,
   signTemporalToken,
   siteNamespace,
-  sitePermissions,
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
 import { ensureDevCa } from '../../sandbox/dev-ca.ts';
@@ -55,14 +56,8 @@ const connect = async (token: string) => {
   return c;
 };
 
-const controlToken = () =>
-  signTemporalToken(controlKey, {
-    subject: 'drover-control',
-    permissions: ['temporal-system:admin'],
-    ttlSeconds: 3600,
-  });
-const siteToken = (key: SigningKey, site: string) =>
-  signTemporalToken(key, { subject: `site:${site}`, permissions: sitePermissions(site), ttlSeconds: 3600 });
+const controlToken = () => signControlToken(controlKey, { ttlSeconds: 3600 });
+const siteToken = (key: SigningKey, site: string) => signSiteToken(key, site, { ttlSeconds: 3600 });
 
 let control: Connection;
 let asA: Connection;
@@ -252,12 +247,7 @@ describe('one site credential reaches only its own site', () => {
   }, 120_000);
 
   it('refuses an expired credential and one signed by a key drover does not publish', async () => {
-    const expired = signTemporalToken(siteAKey, {
-      subject: `site:${siteA}`,
-      permissions: sitePermissions(siteA),
-      ttlSeconds: 60,
-      now: new Date(Date.now() - 3_600_000),
-    });
+    const expired = signSiteToken(siteAKey, siteA, { ttlSeconds: 60, now: new Date(Date.now() - 3_600_000) });
     const forged = signTemporalToken(newSigningKey(siteAKey.kid), {
       subject: `site:${siteA}`,
       permissions: [`${CONTROL}:admin`, 'temporal-system:admin'],

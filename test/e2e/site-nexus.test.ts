@@ -11,9 +11,9 @@ import {
   jwksDocument,
   newSigningKey,
   publicJwk,
-  signTemporalToken,
+  signControlToken,
+  signSiteToken,
   siteNamespace,
-  sitePermissions,
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
 import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
@@ -39,8 +39,8 @@ const keys = {
   a: newSigningKey(`site-${siteA}-1`),
   b: newSigningKey(`site-${siteB}-1`),
 };
-const token = (key: SigningKey, permissions: ReturnType<typeof sitePermissions>) =>
-  signTemporalToken(key, { subject: key.kid, permissions, ttlSeconds: 3600 });
+const controlToken = () => signControlToken(keys.control, { ttlSeconds: 3600 });
+const siteToken = (key: SigningKey, site: string) => signSiteToken(key, site, { ttlSeconds: 3600 });
 const endpointOf = (site: string) => `drover-site-${site}`;
 
 let temporal: AuthorizedTemporal;
@@ -65,7 +65,7 @@ beforeAll(async () => {
   });
   control = await Connection.connect({
     address: temporal.address,
-    apiKey: token(keys.control, ['temporal-system:admin']),
+    apiKey: controlToken(),
     tls: false,
   });
   for (const namespace of [CONTROL, siteNamespace(siteA), siteNamespace(siteB)])
@@ -97,10 +97,10 @@ afterAll(async () => {
 
 describe('the site link over Nexus, with authorization on', () => {
   it('the control plane has site A do work through A’s endpoint', async () => {
-    const siteWorker = await startSiteWorker(temporal.address, siteA, token(keys.a, sitePermissions(siteA)));
+    const siteWorker = await startSiteWorker(temporal.address, siteA, siteToken(keys.a, siteA));
     const connection = await NativeConnection.connect({
       address: temporal.address,
-      apiKey: token(keys.control, ['temporal-system:admin']),
+      apiKey: controlToken(),
       tls: false,
     });
     const worker = await Worker.create({
@@ -142,11 +142,11 @@ describe('the site link over Nexus, with authorization on', () => {
   }, 90_000);
 
   it('site B cannot reach site A through A’s endpoint', async () => {
-    const workerA = await startSiteWorker(temporal.address, siteA, token(keys.a, sitePermissions(siteA)));
-    const workerB = await startSiteWorker(temporal.address, siteB, token(keys.b, sitePermissions(siteB)));
+    const workerA = await startSiteWorker(temporal.address, siteA, siteToken(keys.a, siteA));
+    const workerB = await startSiteWorker(temporal.address, siteB, siteToken(keys.b, siteB));
     const asB = await Connection.connect({
       address: temporal.address,
-      apiKey: token(keys.b, sitePermissions(siteB)),
+      apiKey: siteToken(keys.b, siteB),
       tls: false,
     });
     try {
