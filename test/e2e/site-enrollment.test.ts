@@ -12,7 +12,7 @@ import { signControlToken, siteNamespace } from '../../runtime/temporal-credenti
 import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
 import { freshPostgres, logDir, testDataConverter, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
-import { attempt, startSiteWorker, startWork } from '../support/site-work.ts';
+import { attempt, credentialAccepted, startSiteWorker, startWork } from '../support/site-work.ts';
 
 /**
  * Enrollment end to end on a Temporal server with authorization on: the server trusts the
@@ -89,12 +89,7 @@ const enroll = async () => {
 /** A connection with the site's credential, once the server accepts it. */
 const siteConnection = async (token: string) => {
   const c = Connection.lazy({ address: temporal.address, apiKey: token, tls: false });
-  await waitUntil(
-    'site credential accepted',
-    async () =>
-      (await attempt(() => c.workflowService.describeNamespace({ namespace: siteNamespace(site) }))) === 'ok',
-    30_000,
-  );
+  await waitUntil('site credential accepted', async () => credentialAccepted(c, site), 30_000);
   return c;
 };
 
@@ -115,10 +110,7 @@ describe('enrollment through the API, on an authorizing Temporal', () => {
       const t0 = Date.now();
       await waitUntil(
         'revoked credential refused',
-        async () =>
-          (await attempt(() =>
-            asSite.workflowService.describeNamespace({ namespace: siteNamespace(site) }),
-          )) !== 'ok',
+        async () => !(await credentialAccepted(asSite, site)),
         60_000,
       );
       expect(Date.now() - t0).toBeLessThan(60_000);

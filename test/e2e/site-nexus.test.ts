@@ -1,23 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time.js';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import {
-  jwksDocument,
   newSigningKey,
-  publicJwk,
   signControlToken,
   signSiteToken,
   siteNamespace,
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
-import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
-import { logDir, uniq, waitUntil } from '../support/env.ts';
+import { siteTaskQueue } from '../../domain/task-queues.ts';
+import {
+  registerNamespaces,
+  startAuthorizedTemporal,
+  writeJwks,
+  type AuthorizedTemporal,
+} from '../support/authorized-temporal.ts';
+import { logDir, uniq } from '../support/env.ts';
 import { attempt, startSiteWorker } from '../support/site-work.ts';
 
 /**
@@ -52,10 +55,7 @@ beforeAll(async () => {
   } catch {
     // Already installed.
   }
-  writeFileSync(
-    jwksPath,
-    JSON.stringify(jwksDocument(Object.values(keys).map((k) => ({ kid: k.kid, jwk: publicJwk(k) })))),
-  );
+  writeJwks(jwksPath, Object.values(keys));
   temporal = await startAuthorizedTemporal({
     dir: join(dir, 'temporal'),
     jwksUri: `file://${jwksPath}`,
@@ -68,26 +68,14 @@ beforeAll(async () => {
     apiKey: controlToken(),
     tls: false,
   });
-  for (const namespace of [CONTROL, siteNamespace(siteA), siteNamespace(siteB)])
-    await control.workflowService.registerNamespace({
-      namespace,
-      workflowExecutionRetentionPeriod: msToTs('1 day'),
-    });
+  await registerNamespaces(control, [CONTROL, siteNamespace(siteA), siteNamespace(siteB)]);
   for (const site of [siteA, siteB])
     await control.operatorService.createNexusEndpoint({
       spec: {
         name: endpointOf(site),
-        target: { worker: { namespace: siteNamespace(site), taskQueue: `site.${site}` } },
+        target: { worker: { namespace: siteNamespace(site), taskQueue: siteTaskQueue(site) } },
       },
     });
-  await waitUntil(
-    'namespaces served',
-    async () => {
-      await control.workflowService.describeNamespace({ namespace: siteNamespace(siteB) });
-      return true;
-    },
-    60_000,
-  );
 }, 240_000);
 
 afterAll(async () => {
@@ -153,7 +141,7 @@ describe('the site link over Nexus, with authorization on', () => {
       const run = await new Client({ connection: asB, namespace: siteNamespace(siteB) }).workflow.start(
         'callSiteWorkflow',
         {
-          taskQueue: `site.${siteB}`,
+          taskQueue: siteTaskQueue(siteB),
           workflowId: `rogue-call:${randomUUID()}`,
           args: [{ endpoint: endpointOf(siteA), label: 'rogue' }],
         },
@@ -187,7 +175,7 @@ describe('the site link over Nexus, with authorization on', () => {
         asB.operatorService.createNexusEndpoint({
           spec: {
             name: `rogue-${uniq()}`,
-            target: { worker: { namespace: siteNamespace(siteA), taskQueue: `site.${siteA}` } },
+            target: { worker: { namespace: siteNamespace(siteA), taskQueue: siteTaskQueue(siteA) } },
           },
         }),
       );

@@ -1,10 +1,12 @@
-import type { ChildProcess } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { stringify } from 'yaml';
+import { jwksDocument, publicJwk, type SigningKey } from '../../runtime/temporal-credentials.ts';
 import type { DevCa } from '../../sandbox/dev-ca.ts';
-import { freePort, spawnGuarded, waitUntil } from './services.ts';
+import { freePort, spawnGuarded, temporalServing, waitUntil } from './services.ts';
 
 /**
  * A real Temporal server with authorization on (tools/temporal-authz: the server's own JWT
@@ -122,10 +124,7 @@ export const startAuthorizedTemporal = async (opts: {
     'authorized temporal server',
     () => {
       if (exited) throw new Error(`drover-temporal exited; see ${opts.logFile}`);
-      const tlsArgs = opts.tls ? ['--tls-ca-path', opts.tls.caPath] : [];
-      return spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address, ...tlsArgs], {
-        encoding: 'utf8',
-      }).stdout.includes('SERVING');
+      return temporalServing(address, opts.tls ? ['--tls-ca-path', opts.tls.caPath] : []);
     },
     90_000,
   );
@@ -140,4 +139,28 @@ export const startAuthorizedTemporal = async (opts: {
         setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
       }),
   };
+};
+
+/** Publishes these keys as the JWKS file the server reads (what drover's API serves in production). */
+export const writeJwks = (path: string, keys: SigningKey[]): void =>
+  writeFileSync(path, JSON.stringify(jwksDocument(keys.map((k) => ({ kid: k.kid, jwk: publicJwk(k) })))));
+
+/**
+ * Registers the namespaces with an admin connection and waits until each is served (a new
+ * namespace is, once the frontend's namespace cache has it).
+ */
+export const registerNamespaces = async (admin: Connection, namespaces: string[]): Promise<void> => {
+  for (const namespace of namespaces)
+    await admin.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('1 day'),
+    });
+  await waitUntil(
+    'namespaces served',
+    async () => {
+      for (const namespace of namespaces) await admin.workflowService.describeNamespace({ namespace });
+      return true;
+    },
+    60_000,
+  );
 };

@@ -51,6 +51,12 @@ export const waitUntil = async (what: string, probe: () => boolean | Promise<boo
 
 export type StartedTemporal = { address: string; process: ChildProcess };
 
+/** Temporal's health check answers SERVING (the Temporal CLI's probe; extra flags for TLS). */
+export const temporalServing = (address: string, extraArgs: string[] = []): boolean =>
+  spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address, ...extraArgs], {
+    encoding: 'utf8',
+  }).stdout.includes('SERVING');
+
 export const startTemporal = async (logDir: string): Promise<StartedTemporal> => {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
@@ -74,14 +80,7 @@ export const startTemporal = async (logDir: string): Promise<StartedTemporal> =>
     ],
     { logFile: join(logDir, 'temporal.log') },
   );
-  await waitUntil(
-    'temporal dev server',
-    () =>
-      spawnSync('temporal', ['operator', 'cluster', 'health', '--address', address], {
-        encoding: 'utf8',
-      }).stdout.includes('SERVING'),
-    60_000,
-  );
+  await waitUntil('temporal dev server', () => temporalServing(address), 60_000);
   return { address, process: child };
 };
 

@@ -5,6 +5,7 @@ import { Client, type Connection } from '@temporalio/client';
 import { startWorkflow, WorkflowRunOperationHandler } from '@temporalio/nexus';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as nexus from 'nexus-rpc';
+import { siteTaskQueue } from '../../domain/task-queues.ts';
 import { siteNamespace } from '../../runtime/temporal-credentials.ts';
 import { siteService } from './workflows/site-service.ts';
 import type { siteWorkWorkflow } from './workflows/site-work.ts';
@@ -62,7 +63,7 @@ export const startSiteWorker = async (
   const worker = await Worker.create({
     connection,
     namespace: siteNamespace(site),
-    taskQueue: `site.${site}`,
+    taskQueue: siteTaskQueue(site),
     workflowsPath,
     nexusServices: [siteServiceHandler(site)],
     activities: {
@@ -98,7 +99,12 @@ export const startSiteWorker = async (
 
 export const startWork = (connection: Connection, site: string, label: string) =>
   new Client({ connection, namespace: siteNamespace(site) }).workflow.start('siteWorkWorkflow', {
-    taskQueue: `site.${site}`,
+    taskQueue: siteTaskQueue(site),
     workflowId: `work:${label}:${randomUUID()}`,
     args: [{ label }],
   });
+
+/** Whether the server accepts this connection's credential for the site's namespace now. */
+export const credentialAccepted = async (connection: Connection, site: string): Promise<boolean> =>
+  (await attempt(() => connection.workflowService.describeNamespace({ namespace: siteNamespace(site) }))) ===
+  'ok';
