@@ -60,12 +60,26 @@ const markWaiting = (
 ): { progress: DeployProgress; pending: PendingStep[] } => {
   const byId = new Map(progress.targets.map((t) => [t.id, t]));
   const waitingSince = new Map<string, string>();
-  const pending = pendingActivities(shard).map(({ activityId, claimable, ...step }) => {
+  const pending: PendingStep[] = pendingActivities(shard).map(({ activityId, claimable, ...step }) => {
     const id = DEPLOY_ACTIVITY_ID.exec(activityId)?.[1];
     const target = id === undefined ? undefined : byId.get(id);
     if (id !== undefined && claimable && step.since) waitingSince.set(id, step.since);
     return target ? { ...step, target: target.name } : step;
   });
+  // Over the site link the shard itself knows which targets wait for their site and which run
+  // there; each is a step of the shard (legacy shards named theirs by activity, above).
+  const named = new Set(pending.map((p) => p.target));
+  for (const t of progress.targets) {
+    if (named.has(t.name) || !['waiting', 'running', 'rolling-back'].includes(t.state)) continue;
+    pending.push({
+      activity: t.state === 'rolling-back' ? 'rollbackRelease' : 'deployRelease',
+      state: t.state === 'waiting' ? 'waiting' : 'running',
+      attempt: t.attempts,
+      since: t.waitingSince ?? null,
+      lastFailure: null,
+      target: t.name,
+    });
+  }
   if (waitingSince.size === 0) return { progress, pending };
   const counts = { ...progress.counts };
   const targets = progress.targets.map((t) => {

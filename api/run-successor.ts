@@ -7,6 +7,7 @@ import { kindOfRunId } from '../domain/runs.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
 import { decodeRawPayload } from '../runtime/payload-codec.ts';
 import { startDeployRun, type DeployRunOptions } from './deploy-runs.ts';
+import { completedStepId, scheduledStep } from './history-steps.ts';
 
 type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
 
@@ -24,18 +25,18 @@ const scanHistory = async (temporal: Client, history: History) => {
   for (const event of history.events ?? []) {
     const started = event.workflowExecutionStartedEventAttributes;
     if (started) input = await decodeRawPayload<BulkDeployInput>(temporal, started.input?.payloads?.[0]);
-    const sched = event.activityTaskScheduledEventAttributes;
-    if (sched?.activityType?.name === 'deployRelease') {
-      const arg = await decodeRawPayload<{ target: { id: string } }>(temporal, sched.input?.payloads?.[0]);
+    const step = scheduledStep(temporal, event);
+    if (step?.name === 'deployRelease') {
+      const arg = await step.input<{ target: { id: string } }>();
       if (arg) {
-        scheduled.set(String(event.eventId), arg.target.id);
+        scheduled.set(step.eventId, arg.target.id);
         touched.add(arg.target.id);
       }
     }
-    if (sched?.activityType?.name === 'rollbackRelease') rollingBack = true;
-    const completed = event.activityTaskCompletedEventAttributes;
+    if (step?.name === 'rollbackRelease') rollingBack = true;
+    const completed = completedStepId(event);
     if (completed) {
-      const target = scheduled.get(String(completed.scheduledEventId));
+      const target = scheduled.get(completed);
       if (target) done.add(target);
     }
     const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;

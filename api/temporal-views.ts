@@ -4,6 +4,7 @@ import proto from '@temporalio/proto';
 import { DroverError, ErrorType } from '../domain/errors.ts';
 import { isPollerAlive } from '../domain/sites.ts';
 import { kindOfRunId, type PendingStep, type Run, type RunStatus } from '../domain/runs.ts';
+import { siteNamespace } from '../domain/site-link.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 
 type Timestamp =
@@ -23,8 +24,8 @@ export type SiteLiveness = {
 };
 
 /**
- * Liveness comes from Temporal itself: the pollers it has seen on the site's activity queue and
- * when each last polled. A worker long-polls continuously, so a gap longer than the server's
+ * Liveness comes from Temporal itself: the pollers it has seen on the site's activity queue, in
+ * the site's own namespace, and when each last polled. A worker long-polls continuously, so a gap longer than the server's
  * long-poll interval plus slack means the sub-manager is gone.
  */
 export const siteLiveness = async (
@@ -34,7 +35,7 @@ export const siteLiveness = async (
   now = new Date(),
 ): Promise<SiteLiveness> => {
   const response = await client.workflowService.describeTaskQueue({
-    namespace: client.options.namespace,
+    namespace: siteNamespace(client.options.namespace, site),
     taskQueue: {
       name: siteTaskQueue(site),
       kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
@@ -67,7 +68,7 @@ const STATUS: Record<string, RunStatus> = {
   CONTINUED_AS_NEW: 'running',
 };
 
-const { PendingActivityState } = proto.temporal.api.enums.v1;
+const { PendingActivityState, PendingNexusOperationState } = proto.temporal.api.enums.v1;
 
 /**
  * Kinds whose runs answer a `progress` query and, when they fail, carry their final progress
@@ -107,14 +108,35 @@ export const pendingActivities = (
     };
   });
 
+/**
+ * A workflow's steps in its sites (workflows/site-link.ts): one Nexus operation each, named
+ * after the site activity. Until the site has taken a step (the operation has started) it is
+ * `waiting` for the site, whatever attempts the link made to hand it over; once started it is
+ * `running` in the site's namespace, which holds its own retries.
+ */
+export const pendingSiteSteps = (desc: WorkflowExecutionDescription): PendingStep[] =>
+  (desc.raw.pendingNexusOperations ?? []).map((op) => {
+    const started = op.state === PendingNexusOperationState.PENDING_NEXUS_OPERATION_STATE_STARTED;
+    return {
+      activity: op.operation ?? 'unknown',
+      state: started ? ('running' as const) : ('waiting' as const),
+      attempt: 1,
+      since: iso(toDate(op.scheduledTime)),
+      lastFailure: null,
+    };
+  });
+
 /** A run as the API shows it: Temporal's view of the workflow, in drover's words. */
 export const describeRun = async (client: Client, id: string): Promise<Run> => {
   const handle = client.workflow.getHandle(id);
   const desc = await handle.describe();
   const status = STATUS[desc.status.name] ?? 'running';
-  const pending = pendingActivities(desc).map(
-    ({ activityId: _id, claimable: _claimable, ...step }): PendingStep => step,
-  );
+  const pending = [
+    ...pendingActivities(desc).map(
+      ({ activityId: _id, claimable: _claimable, ...step }): PendingStep => step,
+    ),
+    ...pendingSiteSteps(desc),
+  ];
   const run: Run = {
     id,
     kind: kindOfRunId(id),

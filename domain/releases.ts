@@ -529,3 +529,9 @@ export const checkOverrides = (objects: readonly ObjectIdentity[], overrides: re
 
 /** The workflow that serves a release's content to the sites (see workflows/release.ts). */
 export const releaseWorkflowId = (releaseId: string): string => `release:${releaseId}`;
+
+/**
+ * What a site is given of a release: its objects and overrides, which the site renders for
+ * each of its clusters itself.
+ */
+export type ServedRelease = { releaseId: string; objects: ObjectIdentity[]; overrides: Override[] };

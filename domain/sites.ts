@@ -37,6 +37,7 @@ export const EnrollBody = z
 export const Enrollment = z.object({
   site: z.string(),
   namespace: z.string().describe('the Temporal namespace that holds this site’s work and nothing else'),
+  endpoint: z.string().describe('the Nexus endpoint through which the control plane reaches this site'),
   taskQueue: z.string(),
   keyId: z.string(),
   temporalToken: z.string().describe('shown once: a JWT with worker rights in `namespace` only'),

@@ -1,11 +1,12 @@
 import { generateKeyPairSync, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { siteNamespace } from '../domain/site-link.ts';
 
 /**
  * Credentials for a Temporal server that runs with authorization on (its JWT claim mapper and
  * default authorizer): the control plane signs a short JWT per caller with a key only it
  * holds, and publishes the public halves as a JWKS document that the server re-reads every
  * refresh interval. A token's `permissions` name the namespaces and roles it grants
- * (`drover-site-eu-dc1:write`), so a site's token reaches its own namespace and nothing else.
+ * (`drover-site-eu-dc1:write` for site eu-dc1 of control namespace `drover`), so a site's token reaches its own namespace and nothing else.
  * Revoking a site drops its key from the JWKS: every token it signed is refused once the
  * server has re-read the document, whatever the token's expiry.
  */
@@ -54,19 +55,22 @@ export const jwksDocument = (keys: { kid: string; jwk: JsonWebKey }[]): { keys: 
   keys: keys.map((k) => ({ ...k.jwk, kid: k.kid, use: 'sig', alg: 'ES256' })),
 });
 
-/** The namespace that holds one site's work, and nothing else's. */
-export const siteNamespace = (site: string): string => `drover-site-${site}`;
-
 /** What a site's token grants: worker rights (the server's `write`) in its own namespace only. */
-export const sitePermissions = (site: string): TemporalPermission[] => [`${siteNamespace(site)}:write`];
+export const sitePermissions = (controlNamespace: string, site: string): TemporalPermission[] => [
+  `${siteNamespace(controlNamespace, site)}:write`,
+];
 
 /** A site's credential: worker rights in its own namespace, signed by the site's key. */
 export const signSiteToken = (
   key: SigningKey,
-  site: string,
+  site: { controlNamespace: string; name: string },
   options: { ttlSeconds: number; now?: Date },
 ): string =>
-  signTemporalToken(key, { subject: `site:${site}`, permissions: sitePermissions(site), ...options });
+  signTemporalToken(key, {
+    subject: `site:${site.name}`,
+    permissions: sitePermissions(site.controlNamespace, site.name),
+    ...options,
+  });
 
 /** The control plane's credential: cluster-wide rights (it registers namespaces and endpoints). */
 export const signControlToken = (key: SigningKey, options: { ttlSeconds: number; now?: Date }): string =>

@@ -24,7 +24,7 @@ import {
 } from '../domain/clones.ts';
 import { checkClusterSpec, cloudContext } from '../domain/cluster-specs.ts';
 import { ErrorType } from '../domain/errors.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteSteps } from './site-link.ts';
 import { planWorkloads, type MigrationReport } from '../domain/workload-migration.ts';
 import {
   cloudActivities,
@@ -68,8 +68,7 @@ export const progressQuery = defineQuery<CloneClusterProgress>('progress');
 export const cloneStepSignal = defineSignal<[{ sourceId: string; step: string }]>('cloneStep');
 
 const workloadActivities = (site: string) =>
-  proxyActivities<WorkloadActivities>({
-    taskQueue: siteTaskQueue(site),
+  siteSteps<WorkloadActivities>(site, {
     // No schedule-to-start timeout: an offline site's step waits for it.
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '30 seconds',

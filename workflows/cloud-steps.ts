@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
@@ -11,7 +10,7 @@ import type { CloudActivities } from '../activities/site/clouds.ts';
 import type { PollingPolicy } from '../domain/clouds.ts';
 import type { CloudCluster, CloudOperation } from '../domain/clouds.ts';
 import { ErrorType } from '../domain/errors.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteSteps } from './site-link.ts';
 
 /**
  * What the cluster workflows (create, delete) share: activity proxies, durable polling of
@@ -55,10 +54,9 @@ export const controlActivities = (persistence: Persistence = 'step') =>
  * an undo never races the step it undoes.
  */
 export const cloudActivities = (site: string, persistence: Persistence = 'step') =>
-  proxyActivities<CloudActivities>({
-    taskQueue: siteTaskQueue(site),
+  siteSteps<CloudActivities>(site, {
     startToCloseTimeout: '1 minute',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    waitForCancellation: true,
     retry: {
       initialInterval: '2 seconds',
       backoffCoefficient: 2,

@@ -6,7 +6,6 @@ import {
   defineQuery,
   defineUpdate,
   isCancellation,
-  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -21,7 +20,7 @@ import {
   type SpecProblem,
 } from '../domain/cluster-specs.ts';
 import { ErrorType } from '../domain/errors.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteSteps } from './site-link.ts';
 import {
   cloudActivities,
   cloudSteps,
@@ -107,8 +106,7 @@ export async function createClusterWorkflow(input: CreateClusterInput): Promise<
   const undoLog = createStepLog();
   const control = controlActivities();
   const cloud = cloudActivities(site);
-  const { cloudAccessCheck } = proxyActivities<CloudActivities>({
-    taskQueue: siteTaskQueue(site),
+  const { cloudAccessCheck } = siteSteps<CloudActivities>(site, {
     startToCloseTimeout: '1 minute',
     // A fresh API server may take a moment to answer after its cloud says ready.
     retry: { initialInterval: '2 seconds', maximumInterval: '15 seconds', maximumAttempts: 15 },

@@ -6,6 +6,7 @@ import {
   defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -22,7 +23,7 @@ import {
   type TargetProgress,
   type TargetState,
 } from '../domain/deployments.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { SITE_LINK_PATCH, siteSteps, type SiteCallOptions } from './site-link.ts';
 
 /**
  * One shard of a deploy run: a range of at most 500 targets in one wave. The run (its parent)
@@ -68,30 +69,35 @@ export const shardProgressQuery = defineQuery<ShardProgress>('progress');
 /** Sent by a shard to its run: it stopped at the failure budget and waits for a decision. */
 export const shardPausedSignal = defineSignal<[{ shard: string; reason: string }]>('shardPaused');
 
-const { loadDeployTargets, recordDeployOutcomes } = proxyActivities<ControlActivities>({
+const { loadDeployTargets, recordDeployOutcomes, publishRelease } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumInterval: '30 seconds' },
 });
 
 /**
- * Per site, so each cluster's work runs in the site that holds its credentials. The activity
- * id names the target (`deploy:<target id>:<attempt>`), so the API can tell which targets
- * sit unclaimed on an offline site's queue.
+ * Per site, so each cluster's work runs in the site that holds its credentials. The step's key
+ * names the target (`deploy:<target id>:<attempt>`).
  */
-const siteActivities = (site: string, options: { activityId?: string; siteDeadlineSeconds?: number } = {}) =>
-  proxyActivities<SiteActivities>({
-    taskQueue: siteTaskQueue(site),
+const siteActivities = (
+  site: string,
+  options: Pick<SiteCallOptions, 'key' | 'onStarted'> & { siteDeadlineSeconds?: number } = {},
+) =>
+  siteSteps<SiteActivities>(site, {
     // Without a deadline an offline site's targets wait for it; with one, they fail after it
     // (a schedule-to-start timeout is never retried: the task would only queue again).
     ...(options.siteDeadlineSeconds === undefined
       ? {}
       : { scheduleToStartTimeout: options.siteDeadlineSeconds * 1000 }),
-    ...(options.activityId === undefined ? {} : { activityId: options.activityId }),
+    ...(options.key === undefined ? {} : { key: options.key }),
+    ...(options.onStarted === undefined ? {} : { onStarted: options.onStarted }),
     startToCloseTimeout: '10 minutes',
     // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
     heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
   });
+
+/** A published copy is kept by its site for days; publish again after this, to be sure. */
+const REPUBLISH_AFTER_MS = 24 * 60 * 60 * 1000;
 
 type Target = TargetProgress & { ref: DeployTarget; position: number; appliedBy: string | null };
 
@@ -172,13 +178,35 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
   };
   const overBudget = () => failedElsewhere + count('failed') > input.allowed;
 
+  /** The release's content, published into each site's namespace before the site needs it. */
+  const published = new Map<string, { at: number; done: Promise<void> }>();
+  const publishedTo = (site: string): Promise<void> => {
+    const hit = published.get(site);
+    if (hit && Date.now() - hit.at < REPUBLISH_AFTER_MS) return hit.done;
+    const done = publishRelease({ releaseId: input.releaseId, site });
+    published.set(site, { at: Date.now(), done });
+    // A failed publish is tried again by the next target of that site.
+    done.catch(() => published.delete(site));
+    return done;
+  };
+
   const running = new Set<Promise<void>>();
   const deployOne = async (t: Target) => {
-    t.state = 'running';
     t.attempts++;
     try {
+      // Over the site link the target waits until its site takes it; before it, as running.
+      const viaNexus = patched(SITE_LINK_PATCH);
+      t.state = viaNexus ? 'waiting' : 'running';
+      if (viaNexus) {
+        t.waitingSince = new Date().toISOString();
+        await publishedTo(t.site);
+      }
       const result = await siteActivities(t.site, {
-        activityId: deployActivityId(t.id, t.attempts),
+        key: deployActivityId(t.id, t.attempts),
+        onStarted: () => {
+          t.state = 'running';
+          delete t.waitingSince;
+        },
         ...(input.siteDeadlineSeconds === undefined
           ? {}
           : { siteDeadlineSeconds: input.siteDeadlineSeconds }),
@@ -190,10 +218,12 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
         ...(t.appliedBy === null ? {} : { snapshotRunId: t.appliedBy }),
         readiness: input.readiness,
       });
+      delete t.waitingSince;
       t.state = 'succeeded';
       t.changed = result.changed;
       t.lastError = null;
     } catch (err) {
+      delete t.waitingSince;
       if (isCancellation(err)) {
         t.state = 'pending';
         t.lastError = 'cancelled while being applied: the cluster may hold part of the release';

@@ -2,7 +2,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.ts';
 import type { SiteActivities } from '../activities/site/index.ts';
 import type { DiscoveredCluster, DiscoverySummary, SiteDiscovery } from '../domain/clusters.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteSteps } from './site-link.ts';
 
 const { recordDiscovery } = proxyActivities<ControlActivities>({
   startToCloseTimeout: '1 minute',
@@ -14,8 +14,7 @@ const { recordDiscovery } = proxyActivities<ControlActivities>({
  * step waits for the sub-manager if it is offline (no schedule-to-start timeout).
  */
 export async function discoverSiteWorkflow({ site }: { site: string }): Promise<DiscoverySummary> {
-  const { discoverClusters } = proxyActivities<SiteActivities>({
-    taskQueue: siteTaskQueue(site),
+  const { discoverClusters } = siteSteps<SiteActivities>(site, {
     startToCloseTimeout: '2 minutes',
     retry: { maximumInterval: '1 minute' },
   });

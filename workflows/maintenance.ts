@@ -29,7 +29,7 @@ import {
 } from '../domain/maintenance.ts';
 import { runIdFor } from '../domain/runs.ts';
 import type { ScheduledBy } from '../domain/schedules.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteSteps } from './site-link.ts';
 import { failureMessage } from './cloud-steps.ts';
 import { deleteClusterWorkflow } from './delete-cluster.ts';
 
@@ -139,16 +139,14 @@ const lifecycle = proxyActivities<ClusterLifecycleActivities>({
 
 /** A site's drift checks: an offline site's wait is bounded, so the run can report it. */
 const siteDrift = (site: string) =>
-  proxyActivities<Pick<SiteActivities, 'checkDrift'>>({
-    taskQueue: siteTaskQueue(site),
+  siteSteps<Pick<SiteActivities, 'checkDrift'>>(site, {
     scheduleToStartTimeout: '10 minutes',
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 3 },
   });
 const siteCatalog = (site: string) =>
-  proxyActivities<Pick<CloudActivities, 'cloudCatalog'>>({
-    taskQueue: siteTaskQueue(site),
+  siteSteps<Pick<CloudActivities, 'cloudCatalog'>>(site, {
     scheduleToStartTimeout: '5 minutes',
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 3 },

@@ -1,7 +1,7 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { workflowInfo } from '@temporalio/workflow';
 import type { SiteActivities } from '../activities/site/index.ts';
 import type { PingResult } from '../domain/runs.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteSteps } from './site-link.ts';
 
 export type PingSiteInput = { site: string };
 
@@ -11,8 +11,7 @@ export type PingSiteInput = { site: string };
  * run completes when the site comes back, instead of failing.
  */
 export async function pingSiteWorkflow({ site }: PingSiteInput): Promise<PingResult> {
-  const { pingSite } = proxyActivities<SiteActivities>({
-    taskQueue: siteTaskQueue(site),
+  const { pingSite } = siteSteps<SiteActivities>(site, {
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });

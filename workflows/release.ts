@@ -1,6 +1,6 @@
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control/index.ts';
-import type { ObjectIdentity, Override } from '../domain/releases.ts';
+import type { ObjectIdentity, Override, ServedRelease } from '../domain/releases.ts';
 
 export { releaseWorkflowId } from '../domain/releases.ts';
 
@@ -9,13 +9,11 @@ const { loadRelease } = proxyActivities<ControlActivities>({
   retry: { maximumInterval: '30 seconds' },
 });
 
-export type ReleaseContent = { releaseId: string; objects: ObjectIdentity[]; overrides: Override[] };
-
 /**
  * The release's objects and overrides; each site renders them for its clusters itself. Null
  * until the content is loaded (just after the workflow starts): ask again shortly.
  */
-export const contentQuery = defineQuery<ReleaseContent | null>('content');
+export const contentQuery = defineQuery<ServedRelease | null>('content');
 export const retireSignal = defineSignal('retire');
 
 /**

@@ -1,8 +1,8 @@
 import {
+  Client,
   ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
   WorkflowIdConflictPolicy,
-  type Client,
 } from '@temporalio/client';
 import type { Db } from '../../db/database.ts';
 import { createClusterStore } from '../../db/clusters.ts';
@@ -13,7 +13,13 @@ import {
 } from '../../db/deploy-targets.ts';
 import { createReleaseStore } from '../../db/releases.ts';
 import { createSiteStore } from '../../db/sites.ts';
-import { releaseWorkflowId, type ObjectIdentity, type Override } from '../../domain/releases.ts';
+import {
+  releaseWorkflowId,
+  type ObjectIdentity,
+  type Override,
+  type ServedRelease,
+} from '../../domain/releases.ts';
+import { siteNamespace, siteReleaseWorkflowId } from '../../domain/site-link.ts';
 import { parseManifests } from '../../kube/apply.ts';
 import type {
   ClusterRef,
@@ -23,7 +29,8 @@ import type {
   UnlistedAccount,
 } from '../../domain/clusters.ts';
 import { selectorFrom } from '../../domain/selectors.ts';
-import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
+import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../../domain/task-queues.ts';
+import { ensureSiteLink as makeSiteLink } from '../../runtime/site-link.ts';
 import { classified } from '../errors.ts';
 
 export type ControlActivityDeps = {
@@ -45,6 +52,8 @@ export const createControlActivities = ({
   const clusters = createClusterStore(db);
   const releases = createReleaseStore(db);
   const deployTargets = createDeployTargetStore(db);
+  /** Sites whose link this process has made or seen. */
+  const linked = new Set<string>();
   return classified({
     /** One shard's targets, as the API stored the run's plan. */
     async loadDeployTargets(input: { runId: string; from: number; to: number }): Promise<DeployTargetRow[]> {
@@ -70,6 +79,43 @@ export const createControlActivities = ({
         objects: parseManifests(row.manifests).map((m) => m.object as unknown as ObjectIdentity),
         overrides: row.overrides,
       };
+    },
+
+    /**
+     * The site's namespace and Nexus endpoint, made if missing (runtime/site-link.ts): the
+     * control plane makes a site's link before it first calls the site, as enrollment does.
+     */
+    async ensureSiteLink(input: { site: string }): Promise<void> {
+      if (!temporal) throw new Error('ensureSiteLink needs a Temporal client');
+      if (linked.has(input.site)) return;
+      await makeSiteLink(temporal.connection, temporal.options.namespace, input.site);
+      linked.add(input.site);
+    },
+
+    /**
+     * Puts the release's content into the site's own namespace, where the site's deploys and
+     * drift checks read it (workflows/site/release.ts): started with the content if the site
+     * has no copy, told to keep it if it has. Sites never read the control namespace.
+     */
+    async publishRelease(input: { releaseId: string; site: string }): Promise<void> {
+      if (!temporal) throw new Error('publishRelease needs a Temporal client');
+      const row = await releases.get(input.releaseId);
+      const release: ServedRelease = {
+        releaseId: input.releaseId,
+        objects: parseManifests(row.manifests).map((m) => m.object as unknown as ObjectIdentity),
+        overrides: row.overrides,
+      };
+      const site = new Client({
+        connection: temporal.connection,
+        namespace: siteNamespace(temporal.options.namespace, input.site),
+        dataConverter: temporal.options.dataConverter,
+      });
+      await site.workflow.signalWithStart('siteReleaseWorkflow', {
+        taskQueue: siteTaskQueue(input.site),
+        workflowId: siteReleaseWorkflowId(input.releaseId),
+        args: [{ release }],
+        signal: 'keep',
+      });
     },
 
     /** Makes sure the release's serving workflow runs (one per release, started once). */

@@ -7,8 +7,12 @@ import type { SiteDiscovery } from '../../domain/clusters.ts';
 import type { DeployTarget } from '../../domain/deployments.ts';
 import { capDriftCheck, type DriftCheck } from '../../domain/maintenance.ts';
 import { DroverError, ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../../domain/errors.ts';
-import { releaseWorkflowId, renderForCluster, type ClusterFacts } from '../../domain/releases.ts';
-import type { ReleaseContent } from '../../workflows/release.ts';
+import {
+  releaseWorkflowId,
+  renderForCluster,
+  type ClusterFacts,
+  type ServedRelease,
+} from '../../domain/releases.ts';
 import type { PingResult } from '../../domain/runs.ts';
 import { createKubeClient } from '../../kube/client.ts';
 import {
@@ -58,14 +62,14 @@ const FINAL_CODES = new Set([3, 7, 9, 16]);
  * same while the workflow is still loading the content. Any other answer (the workflow does
  * not exist, the query failed in it) is final.
  */
-const patientQuery = async (temporal: Client, releaseId: string, waitMs: number): Promise<ReleaseContent> => {
+const patientQuery = async (temporal: Client, releaseId: string, waitMs: number): Promise<ServedRelease> => {
   const deadline = Date.now() + waitMs;
   for (let delay = 1_000; ; delay = Math.min(delay * 2, 15_000)) {
-    let content: ReleaseContent | null;
+    let content: ServedRelease | null;
     try {
       content = await temporal.workflow
         .getHandle(releaseWorkflowId(releaseId))
-        .query<ReleaseContent | null>('content');
+        .query<ServedRelease | null>('content');
     } catch (err) {
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
       const unreachable = err instanceof ServiceError && !(typeof code === 'number' && FINAL_CODES.has(code));
@@ -86,8 +90,8 @@ const patientQuery = async (temporal: Client, releaseId: string, waitMs: number)
  * askers share the one query) and kept: a release id always names the same content.
  */
 const createReleaseCache = (waitMs: number) => {
-  const cache = new Map<string, Promise<ReleaseContent>>();
-  return (temporal: Client, releaseId: string): Promise<ReleaseContent> => {
+  const cache = new Map<string, Promise<ServedRelease>>();
+  return (temporal: Client, releaseId: string): Promise<ServedRelease> => {
     const hit = cache.get(releaseId);
     if (hit) {
       // Most recently used last, so the oldest is the first to go.

@@ -1,19 +1,15 @@
-import { msToTs } from '@temporalio/common/lib/time.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createSigningKeyStore } from '../../db/signing-keys.ts';
 import { createSiteStore } from '../../db/sites.ts';
 import { notFound } from '../../domain/errors.ts';
 import { EnrollBody, Enrollment, Revocation, SiteName } from '../../domain/sites.ts';
-import { siteTaskQueue } from '../../domain/task-queues.ts';
-import { jwksDocument, signSiteToken, siteNamespace } from '../../runtime/temporal-credentials.ts';
+import { ensureSiteLink } from '../../runtime/site-link.ts';
+import { jwksDocument, signSiteToken } from '../../runtime/temporal-credentials.ts';
 import type { AppDeps } from '../app.ts';
 import { ErrorBody } from '../errors.ts';
 
 const SiteParams = z.object({ site: SiteName });
-/** gRPC status of registering a namespace that exists. */
-const ALREADY_EXISTS = 6;
-const RETENTION = '7 days';
 
 /** The JWKS, for the Temporal server: public, like any issuer's. */
 export const jwksRoute =
@@ -51,20 +47,6 @@ export const siteCredentialRoutes =
     const sites = createSiteStore(deps.db);
     const keys = createSigningKeyStore(deps.db);
 
-    const ensureNamespace = async (namespace: string) => {
-      try {
-        await deps.temporal.workflowService.registerNamespace({
-          namespace,
-          description: 'drover site: this site’s work only',
-          workflowExecutionRetentionPeriod: msToTs(RETENTION),
-        });
-      } catch (err) {
-        // A site enrolled again (or a namespace made by hand) keeps its namespace.
-        if ((err as { code?: number }).code === ALREADY_EXISTS) return;
-        throw err;
-      }
-    };
-
     app.post(
       '/sites/:site/enroll',
       {
@@ -82,17 +64,19 @@ export const siteCredentialRoutes =
       async (request, reply) => {
         const { site } = request.params;
         if (!(await sites.get(site))) await sites.create(site, request.body.description ?? '');
-        const namespace = siteNamespace(site);
-        // The namespace first: a credential for a namespace that does not exist is no use.
-        await ensureNamespace(namespace);
+        const controlNamespace = deps.temporal.options.namespace;
+        // The namespace and endpoint first: a credential for a namespace that does not exist
+        // is no use. A site enrolled again keeps both.
+        const link = await ensureSiteLink(deps.temporal.connection, controlNamespace, site);
         const { key, revoked } = await keys.rotateSite(site);
         const ttlSeconds = request.body.ttlDays * 86_400;
         const now = new Date();
-        const temporalToken = signSiteToken(key, site, { ttlSeconds, now });
+        const temporalToken = signSiteToken(key, { controlNamespace, name: site }, { ttlSeconds, now });
         return reply.status(201).send({
           site,
-          namespace,
-          taskQueue: siteTaskQueue(site),
+          namespace: link.namespace,
+          endpoint: link.endpoint,
+          taskQueue: link.taskQueue,
           keyId: key.kid,
           temporalToken,
           expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),

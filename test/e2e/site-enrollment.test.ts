@@ -8,11 +8,18 @@ import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
 import { createSigningKeyStore } from '../../db/signing-keys.ts';
-import { signControlToken, siteNamespace } from '../../runtime/temporal-credentials.ts';
+import { signControlToken } from '../../runtime/temporal-credentials.ts';
 import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
 import { freshPostgres, logDir, testDataConverter, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
-import { attempt, credentialAccepted, startSiteWorker, startWork } from '../support/site-work.ts';
+import {
+  attempt,
+  CONTROL,
+  credentialAccepted,
+  siteNamespace,
+  startSiteWorker,
+  startWork,
+} from '../support/site-work.ts';
 
 /**
  * Enrollment end to end on a Temporal server with authorization on: the server trusts the
@@ -55,7 +62,7 @@ beforeAll(async () => {
   control = Connection.lazy({ address: `127.0.0.1:${temporalPort}`, apiKey: token, tls: false });
   app = await buildApp({
     db,
-    temporal: new Client({ connection: control, dataConverter: testDataConverter() }),
+    temporal: new Client({ connection: control, namespace: CONTROL, dataConverter: testDataConverter() }),
     siteOfflineAfterMs: 30_000,
     logger: false,
   });

@@ -12,7 +12,6 @@ import {
   signControlToken,
   signSiteToken,
   signTemporalToken,
-  siteNamespace,
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
@@ -23,7 +22,14 @@ import {
   writeJwks,
   type AuthorizedTemporal,
 } from '../support/authorized-temporal.ts';
-import { attempt, credentialAccepted, startSiteWorker, startWork } from '../support/site-work.ts';
+import {
+  attempt,
+  CONTROL,
+  credentialAccepted,
+  siteNamespace,
+  startSiteWorker,
+  startWork,
+} from '../support/site-work.ts';
 import { logDir, uniq, waitUntil } from '../support/env.ts';
 
 /**
@@ -36,7 +42,6 @@ import { logDir, uniq, waitUntil } from '../support/env.ts';
  * its credential is refused within the server's refresh interval, and a new enrollment
  * brings it back.
  */
-const CONTROL = 'drover-control-plane';
 const siteA = `a-${uniq()}`;
 const siteB = `b-${uniq()}`;
 const REFRESH_SECONDS = 2;
@@ -60,7 +65,8 @@ const connect = async (token: string) => {
 };
 
 const controlToken = () => signControlToken(controlKey, { ttlSeconds: 3600 });
-const siteToken = (key: SigningKey, site: string) => signSiteToken(key, site, { ttlSeconds: 3600 });
+const siteToken = (key: SigningKey, site: string) =>
+  signSiteToken(key, { controlNamespace: CONTROL, name: site }, { ttlSeconds: 3600 });
 
 let control: Connection;
 let asA: Connection;
@@ -235,7 +241,11 @@ describe('one site credential reaches only its own site', () => {
   }, 120_000);
 
   it('refuses an expired credential and one signed by a key drover does not publish', async () => {
-    const expired = signSiteToken(siteAKey, siteA, { ttlSeconds: 60, now: new Date(Date.now() - 3_600_000) });
+    const expired = signSiteToken(
+      siteAKey,
+      { controlNamespace: CONTROL, name: siteA },
+      { ttlSeconds: 60, now: new Date(Date.now() - 3_600_000) },
+    );
     const forged = signTemporalToken(newSigningKey(siteAKey.kid), {
       subject: `site:${siteA}`,
       permissions: [`${CONTROL}:admin`, 'temporal-system:admin'],

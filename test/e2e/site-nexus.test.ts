@@ -10,9 +10,9 @@ import {
   newSigningKey,
   signControlToken,
   signSiteToken,
-  siteNamespace,
   type SigningKey,
 } from '../../runtime/temporal-credentials.ts';
+import { siteEndpoint } from '../../domain/site-link.ts';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
 import {
   registerNamespaces,
@@ -21,7 +21,7 @@ import {
   type AuthorizedTemporal,
 } from '../support/authorized-temporal.ts';
 import { logDir, uniq } from '../support/env.ts';
-import { attempt, startSiteWorker } from '../support/site-work.ts';
+import { attempt, CONTROL, siteNamespace, startSiteWorker } from '../support/site-work.ts';
 
 /**
  * The site link the trust boundary needs, on a Temporal server with authorization on: the
@@ -31,7 +31,6 @@ import { attempt, startSiteWorker } from '../support/site-work.ts';
  * any endpoint, so another site could make this one work; drover-temporal's caller rules
  * (DROVER_NEXUS_CALLERS: `drover-site-*` only from the control namespace) refuse that.
  */
-const CONTROL = 'drover-control-plane';
 const siteA = `na-${uniq()}`;
 const siteB = `nb-${uniq()}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-site-nexus-'));
@@ -43,8 +42,9 @@ const keys = {
   b: newSigningKey(`site-${siteB}-1`),
 };
 const controlToken = () => signControlToken(keys.control, { ttlSeconds: 3600 });
-const siteToken = (key: SigningKey, site: string) => signSiteToken(key, site, { ttlSeconds: 3600 });
-const endpointOf = (site: string) => `drover-site-${site}`;
+const siteToken = (key: SigningKey, site: string) =>
+  signSiteToken(key, { controlNamespace: CONTROL, name: site }, { ttlSeconds: 3600 });
+const endpointOf = (site: string) => siteEndpoint(CONTROL, site);
 
 let temporal: AuthorizedTemporal;
 let control: Connection;
@@ -61,7 +61,7 @@ beforeAll(async () => {
     jwksUri: `file://${jwksPath}`,
     refreshSeconds: 2,
     logFile: join(logDir(), `authorized-temporal-${siteA}.log`),
-    nexusCallers: `drover-site-*=${CONTROL}`,
+    nexusCallers: `${CONTROL}-site-*=${CONTROL}`,
   });
   control = await Connection.connect({
     address: temporal.address,

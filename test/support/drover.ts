@@ -1,15 +1,18 @@
 import { stringify } from 'yaml';
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
 import type { Run } from '../../domain/runs.ts';
-import { siteTaskQueue } from '../../domain/task-queues.ts';
+import { siteNamespace } from '../../domain/site-link.ts';
 import { createSiteActivities, type SiteActivityDeps } from '../../activities/site/index.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
-import { applyCodecs, decodeRawPayload } from '../../runtime/payload-codec.ts';
+import { createSiteWorker } from '../../workers/site-worker.ts';
+import { completedStepId, scheduledStep } from '../../api/history-steps.ts';
+import { ensureSiteLink } from '../../runtime/site-link.ts';
+import { applyCodecs } from '../../runtime/payload-codec.ts';
 import {
   freshPostgres,
   temporalAddress,
@@ -127,7 +130,7 @@ export const startApi = async (options: { siteOfflineAfterMs?: number } = {}): P
 };
 
 /**
- * Every deploy activity a deploy run scheduled — in each execution of the run (it continues as
+ * Every deploy step a deploy run scheduled (an activity, or a Nexus operation on the site link) — in each execution of the run (it continues as
  * new) and of every shard it started — with its target's name and whether it completed.
  */
 const deployActivities = async (
@@ -145,15 +148,15 @@ const deployActivities = async (
       if (previous) executions.push({ id, runId: previous });
       const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
       if (child) executions.push({ id: child });
-      const a = e.activityTaskScheduledEventAttributes;
-      if (a?.activityType?.name === 'deployRelease') {
-        const input = await decodeRawPayload<{ target: { name: string } }>(temporal, a.input?.payloads?.[0]);
+      const step = scheduledStep(temporal, e);
+      if (step?.name === 'deployRelease') {
+        const input = await step.input<{ target: { name: string } }>();
         const entry = { target: input?.target.name ?? '?', completed: false };
         scheduled.push(entry);
-        byEventId.set(String(e.eventId), entry);
+        byEventId.set(step.eventId, entry);
       }
-      const done = e.activityTaskCompletedEventAttributes;
-      const entry = done ? byEventId.get(String(done.scheduledEventId)) : undefined;
+      const done = completedStepId(e);
+      const entry = done ? byEventId.get(done) : undefined;
       if (entry) entry.completed = true;
     }
   }
@@ -208,15 +211,25 @@ export const startWorkers = async (
       db: api.db,
     }),
     ...(await Promise.all(
-      sites.map((deps) =>
-        Worker.create({
+      sites.map(async (deps) => {
+        // As a sub-manager does on a server without authorization: make its link, then serve it.
+        await ensureSiteLink(connection, testNamespace(), deps.site);
+        return createSiteWorker({
           connection,
-          namespace: testNamespace(),
+          controlNamespace: testNamespace(),
+          site: deps.site,
           dataConverter: testDataConverter(),
-          taskQueue: siteTaskQueue(deps.site),
-          activities: createSiteActivities(deps),
-        }),
-      ),
+          // Release content is read in the site's own namespace, where the control plane published it.
+          activities: createSiteActivities({
+            ...deps,
+            temporal: new Client({
+              connection,
+              namespace: siteNamespace(testNamespace(), deps.site),
+              dataConverter: testDataConverter(),
+            }),
+          }),
+        });
+      }),
     )),
   ];
   const running = Promise.all(workers.map((w) => w.run()));

@@ -6,9 +6,14 @@ import { startWorkflow, WorkflowRunOperationHandler } from '@temporalio/nexus';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as nexus from 'nexus-rpc';
 import { siteTaskQueue } from '../../domain/task-queues.ts';
-import { siteNamespace } from '../../runtime/temporal-credentials.ts';
+import { siteNamespace as namespaceOf } from '../../domain/site-link.ts';
 import { siteService } from './workflows/site-service.ts';
 import type { siteWorkWorkflow } from './workflows/site-work.ts';
+
+/** The control plane's namespace in the trust-boundary tests. */
+export const CONTROL = 'drover-control-plane';
+/** A site's namespace there. */
+export const siteNamespace = (site: string): string => namespaceOf(CONTROL, site);
 
 /** A site's work in the trust-boundary tests (test/e2e/site-isolation and site-enrollment). */
 const workflowsPath = fileURLToPath(new URL('./workflows/site-all.ts', import.meta.url));

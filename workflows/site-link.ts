@@ -1,0 +1,165 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  createNexusServiceClient,
+  isCancellation,
+  NexusOperationCancellationType,
+  patched,
+  proxyActivities,
+  TimeoutFailure,
+  uuid4,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
+import type { ControlActivities } from '../activities/control/index.ts';
+import type { SiteActivities } from '../activities/site/index.ts';
+import {
+  siteEndpoint,
+  siteService,
+  type SiteOperation,
+  type SiteStep,
+  type SiteStepOptions,
+} from '../domain/site-link.ts';
+import { siteTaskQueue } from '../domain/task-queues.ts';
+
+/**
+ * How control workflows have a site do work: the one place that knows the link. Each call
+ * becomes a Nexus operation on the site's endpoint (domain/site-link.ts); the site runs the
+ * activity of that name, with these options, as a workflow in its own namespace, and the
+ * result or failure comes back here. Callers see what an activity would give them: its result,
+ * an ActivityFailure whose cause says why, a schedule-to-start timeout when the site did not
+ * take the step in time.
+ *
+ * Runs that began before the link moved onto Nexus (no `nexus-site-link` marker in their
+ * history) keep scheduling activities on the site's queue, so their histories still replay.
+ */
+export type SiteCallOptions = SiteStepOptions & {
+  /** How long a step may wait for its site to take it; unset: as long as the site is away. */
+  scheduleToStartTimeout?: string | number;
+  /** Names the step in its workflow (`deploy:<target>:<attempt>`); default a fresh id. */
+  key?: string;
+  /** Told when the site has taken the step: from then on it runs in the site. */
+  onStarted?: () => void;
+};
+
+export const SITE_LINK_PATCH = 'nexus-site-link';
+
+// Every site activity is an operation of the site's service, and nothing else is.
+type Unlisted = Exclude<keyof SiteActivities, SiteOperation>;
+type Unknown = Exclude<SiteOperation, keyof SiteActivities>;
+export const siteOperationsMatch: [Unlisted, Unknown] extends [never, never] ? true : never = true;
+
+type Step = (...args: never[]) => Promise<unknown>;
+/** The activities as plain functions (what a caller may destructure). */
+export type StepsOf<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => R : never;
+};
+
+/** Before the link moved onto Nexus: an activity on the site's queue in the control namespace. */
+const legacyStep = (site: string, operation: string, options: SiteCallOptions): Step => {
+  const activityOptions: ActivityOptions = {
+    taskQueue: siteTaskQueue(site),
+    startToCloseTimeout: options.startToCloseTimeout,
+    ...(options.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: options.heartbeatTimeout }),
+    ...(options.scheduleToStartTimeout === undefined
+      ? {}
+      : { scheduleToStartTimeout: options.scheduleToStartTimeout }),
+    ...(options.retry === undefined ? {} : { retry: options.retry }),
+    ...(options.key === undefined ? {} : { activityId: options.key }),
+    ...(options.waitForCancellation
+      ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
+      : {}),
+  };
+  return proxyActivities<Record<string, Step>>(activityOptions)[operation] as unknown as Step;
+};
+
+const findInChain = <T>(err: unknown, match: (e: unknown) => e is T): T | undefined => {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (match(e)) return e;
+  }
+  return undefined;
+};
+
+/** A failed operation as the activity failure its step would have been. */
+const asStepFailure = (err: unknown, operation: string, key: string): unknown => {
+  if (isCancellation(err)) return err;
+  const activity = findInChain(err, (e): e is ActivityFailure => e instanceof ActivityFailure);
+  if (activity) return activity;
+  const timeout = findInChain(err, (e): e is TimeoutFailure => e instanceof TimeoutFailure);
+  if (timeout?.timeoutType === 'SCHEDULE_TO_START') {
+    return new ActivityFailure(
+      'the site did not take the step in time',
+      operation,
+      key,
+      RetryState.TIMEOUT,
+      undefined,
+      timeout,
+    );
+  }
+  return err;
+};
+
+const { ensureSiteLink } = proxyActivities<Pick<ControlActivities, 'ensureSiteLink'>>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumInterval: '30 seconds' },
+});
+
+/** Sites whose link this workflow has made sure of (per workflow: module state is per run). */
+const linked = new Map<string, Promise<void>>();
+const linkTo = (site: string): Promise<void> => {
+  let done = linked.get(site);
+  if (!done) {
+    done = ensureSiteLink({ site });
+    linked.set(site, done);
+    done.catch(() => linked.delete(site));
+  }
+  return done;
+};
+
+const nexusStep =
+  (site: string, operation: SiteOperation, options: SiteCallOptions): Step =>
+  async (...args: never[]) => {
+    // The endpoint must exist before an operation is scheduled on it.
+    await linkTo(site);
+    const info = workflowInfo();
+    const key = options.key ?? uuid4();
+    const { scheduleToStartTimeout, key: _key, onStarted, ...stepOptions } = options;
+    const step: SiteStep = { caller: info.workflowId, key, args, options: stepOptions };
+    const client = createNexusServiceClient({
+      service: siteService,
+      endpoint: siteEndpoint(info.namespace, site),
+    });
+    try {
+      const handle = await client.startOperation(operation, step, {
+        ...(scheduleToStartTimeout === undefined ? {} : { scheduleToStartTimeout }),
+        cancellationType: options.waitForCancellation
+          ? NexusOperationCancellationType.WAIT_CANCELLATION_COMPLETED
+          : NexusOperationCancellationType.TRY_CANCEL,
+        summary: `${operation} ${key}`,
+      });
+      onStarted?.();
+      return await handle.result();
+    } catch (err) {
+      throw asStepFailure(err, operation, key);
+    }
+  };
+
+/**
+ * A site's activities as a control workflow calls them: `siteSteps(site, options).deployRelease(…)`.
+ * The options hold for every call through this object.
+ */
+export const siteSteps = <T extends Partial<SiteActivities> = SiteActivities>(
+  site: string,
+  options: SiteCallOptions,
+): StepsOf<T> =>
+  new Proxy({} as StepsOf<T>, {
+    get: (_target, operation) => {
+      // Not a thenable: `then` is no site step.
+      if (typeof operation !== 'string' || operation === 'then') return undefined;
+      return (...args: never[]) =>
+        patched(SITE_LINK_PATCH)
+          ? nexusStep(site, operation as SiteOperation, options)(...args)
+          : legacyStep(site, operation, options)(...args);
+    },
+  });
