@@ -18,6 +18,9 @@ import { createSiteWorker } from '../workers/site-worker.ts';
  * The sub-manager: a worker inside a site. It only ever dials out to Temporal, polls its
  * site's queue in its site's own namespace and keeps the site's credentials to itself.
  */
+/** gRPC status of a call the credential does not allow. */
+const PERMISSION_DENIED = 7;
+
 const config = subManagerConfig(process.env);
 const site = config.DROVER_SITE;
 const logger = createLogger('sub-manager', config.DROVER_LOG_LEVEL).child({ site });
@@ -67,6 +70,8 @@ onShutdown(logger, async () => {
 
 // Announce the site through Temporal (the site has no path to the database). If an earlier
 // check-in is still waiting for the control worker, join it instead of piling up another.
+// With a site credential the control namespace is out of reach: enrollment started the
+// check-in, which waits for this site's first answer.
 await control.workflow
   .start('siteCheckInWorkflow', {
     taskQueue: CONTROL_TASK_QUEUE,
@@ -75,7 +80,11 @@ await control.workflow
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
   })
-  .catch((err: unknown) => logger.warn({ err }, 'site check-in could not be started'));
+  .catch((err: unknown) =>
+    (err as { cause?: { code?: number } }).cause?.code === PERMISSION_DENIED
+      ? logger.info('site check-in is the control plane’s (enrollment started it)')
+      : logger.warn({ err }, 'site check-in could not be started'),
+  );
 
 logger.info(
   { namespace, taskQueue: siteTaskQueue(site), identity, temporal: temporal.address, clouds: clouds.names() },

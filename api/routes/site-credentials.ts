@@ -1,9 +1,12 @@
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createSigningKeyStore } from '../../db/signing-keys.ts';
 import { createSiteStore } from '../../db/sites.ts';
 import { notFound } from '../../domain/errors.ts';
+import { runIdFor } from '../../domain/runs.ts';
 import { EnrollBody, Enrollment, Revocation, SiteName } from '../../domain/sites.ts';
+import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { ensureSiteLink } from '../../runtime/site-link.ts';
 import { jwksDocument, signSiteToken } from '../../runtime/temporal-credentials.ts';
 import type { AppDeps } from '../app.ts';
@@ -68,6 +71,15 @@ export const siteCredentialRoutes =
         // The namespace and endpoint first: a credential for a namespace that does not exist
         // is no use. A site enrolled again keeps both.
         const link = await ensureSiteLink(deps.temporal.connection, controlNamespace, site);
+        // The site's credential cannot reach the control namespace to announce itself: the
+        // check-in starts here and waits for the site's first answer over its link.
+        await deps.temporal.workflow.start('siteCheckInWorkflow', {
+          taskQueue: CONTROL_TASK_QUEUE,
+          workflowId: runIdFor('site-check-in', site),
+          args: [{ site, description: request.body.description ?? '' }],
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        });
         const { key, revoked } = await keys.rotateSite(site);
         const ttlSeconds = request.body.ttlDays * 86_400;
         const now = new Date();

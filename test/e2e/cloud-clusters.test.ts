@@ -31,6 +31,7 @@ import { EKS_EXTRAS, FAST_SANDBOX } from '../support/clouds.ts';
 import {
   decodedHistoryText,
   startApi,
+  siteStepHistory,
   startWorkers,
   type ApiHarness,
   type InProcessWorkers,
@@ -182,7 +183,8 @@ describe.each(['eks', 'gke', 'aks'] as const)('managed clusters on %s', (cloud) 
 
     if (cloud === 'eks') {
       expect(calls(cloud, 'createCluster') - createsBefore).toBe(2);
-      const history = await api.temporal.workflow.getHandle(started.body.runId).fetchHistory();
+      // The step ran in the site's namespace: its history holds the activity and its retry.
+      const history = await siteStepHistory(api.temporal, site, started.body.runId, 'cloudCreateCluster');
       const events = history.events ?? [];
       const scheduled = events.find(
         (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'cloudCreateCluster',

@@ -9,7 +9,11 @@ import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
 import { createSigningKeyStore } from '../../db/signing-keys.ts';
 import { signControlToken } from '../../runtime/temporal-credentials.ts';
-import { startAuthorizedTemporal, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
+import {
+  registerNamespaces,
+  startAuthorizedTemporal,
+  type AuthorizedTemporal,
+} from '../support/authorized-temporal.ts';
 import { freshPostgres, logDir, testDataConverter, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
 import {
@@ -75,6 +79,8 @@ beforeAll(async () => {
     logFile: join(logDir(), `authorized-temporal-${site}.log`),
     grpcPort: temporalPort,
   });
+  // The control plane's namespace, where enrollment starts the site's check-in.
+  await registerNamespaces(control, [CONTROL]);
 }, 180_000);
 
 afterAll(async () => {

@@ -71,6 +71,12 @@ export const startAuthorizedTemporal = async (opts: {
                 server: { certFile: opts.tls.certPath, keyFile: opts.tls.keyPath, requireClientAuth: false },
                 client: { rootCaFiles: [opts.tls.caPath], serverName: '127.0.0.1' },
               },
+              // Between the server's own services too: its calls to the internal frontend
+              // (Nexus dispatch among them) use the internode settings.
+              internode: {
+                server: { certFile: opts.tls.certPath, keyFile: opts.tls.keyPath, requireClientAuth: false },
+                client: { rootCaFiles: [opts.tls.caPath], serverName: '127.0.0.1' },
+              },
             },
           }
         : {}),

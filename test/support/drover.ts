@@ -6,13 +6,13 @@ import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
 import type { Run } from '../../domain/runs.ts';
-import { siteNamespace } from '../../domain/site-link.ts';
+import { siteNamespace, type SiteStep } from '../../domain/site-link.ts';
 import { createSiteActivities, type SiteActivityDeps } from '../../activities/site/index.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
 import { createSiteWorker } from '../../workers/site-worker.ts';
 import { completedStepId, scheduledStep } from '../../api/history-steps.ts';
 import { ensureSiteLink } from '../../runtime/site-link.ts';
-import { applyCodecs } from '../../runtime/payload-codec.ts';
+import { applyCodecs, decodeRawPayload } from '../../runtime/payload-codec.ts';
 import {
   freshPostgres,
   temporalAddress,
@@ -161,6 +161,33 @@ const deployActivities = async (
     }
   }
   return scheduled;
+};
+
+/**
+ * The site's own history of the first step of this kind a control workflow had the site do:
+ * the step runs as a workflow in the site's namespace (workflows/site/step.ts), named after
+ * its caller and the key the caller's history holds (encrypted) in the operation's input.
+ */
+export const siteStepHistory = async (
+  temporal: Client,
+  site: string,
+  callerWorkflowId: string,
+  operation: string,
+) => {
+  const history = await temporal.workflow.getHandle(callerWorkflowId).fetchHistory();
+  for (const e of history.events ?? []) {
+    const scheduled = e.nexusOperationScheduledEventAttributes;
+    if (scheduled?.operation !== operation) continue;
+    const step = await decodeRawPayload<SiteStep>(temporal, scheduled.input);
+    if (!step) break;
+    const siteClient = new Client({
+      connection: temporal.connection,
+      namespace: siteNamespace(temporal.options.namespace, site),
+      dataConverter: temporal.options.dataConverter,
+    });
+    return siteClient.workflow.getHandle(`${step.caller}/${step.key}`).fetchHistory();
+  }
+  throw new Error(`${callerWorkflowId} had its site do no ${operation}`);
 };
 
 const countByTarget = (entries: { target: string }[]): Map<string, number> => {

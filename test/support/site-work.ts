@@ -110,6 +110,11 @@ export const startWork = (connection: Connection, site: string, label: string) =
   });
 
 /** Whether the server accepts this connection's credential for the site's namespace now. */
-export const credentialAccepted = async (connection: Connection, site: string): Promise<boolean> =>
-  (await attempt(() => connection.workflowService.describeNamespace({ namespace: siteNamespace(site) }))) ===
-  'ok';
+export const credentialAccepted = async (
+  connection: Connection,
+  site: string,
+  controlNamespace = CONTROL,
+): Promise<boolean> =>
+  (await attempt(() =>
+    connection.workflowService.describeNamespace({ namespace: namespaceOf(controlNamespace, site) }),
+  )) === 'ok';
