@@ -17,6 +17,8 @@ const toDate = (ts: Timestamp): Date | null => {
 };
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 
+const GRPC_NOT_FOUND = 5;
+
 export type SiteLiveness = {
   status: 'online' | 'offline';
   lastSeenAt: string | null;
@@ -34,14 +36,20 @@ export const siteLiveness = async (
   offlineAfterMs: number,
   now = new Date(),
 ): Promise<SiteLiveness> => {
-  const response = await client.workflowService.describeTaskQueue({
-    namespace: siteNamespace(client.options.namespace, site),
-    taskQueue: {
-      name: siteTaskQueue(site),
-      kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
-    },
-    taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-  });
+  const response = await client.workflowService
+    .describeTaskQueue({
+      namespace: siteNamespace(client.options.namespace, site),
+      taskQueue: {
+        name: siteTaskQueue(site),
+        kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+      },
+      taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    })
+    .catch((err: unknown) => {
+      // A site whose namespace is not made yet (never enrolled, its sub-manager never up).
+      if ((err as { code?: number }).code === GRPC_NOT_FOUND) return { pollers: [] };
+      throw err;
+    });
   const pollers = (response.pollers ?? []).map((p) => ({
     identity: p.identity ?? '',
     lastAccess: toDate(p.lastAccessTime as Timestamp),

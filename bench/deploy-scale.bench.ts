@@ -6,10 +6,13 @@
  *
  *   node bench/deploy-scale.bench.ts                   # 10,000 clusters on 4 API servers
  *   BENCH_CLUSTERS=1000 BENCH_SERVERS=2 BENCH_PARALLEL=100 node bench/deploy-scale.bench.ts
- *   BENCH_ENCRYPT=both BENCH_CLUSTERS=1000 BENCH_SERVERS=2 node bench/deploy-scale.bench.ts
- *       # the same rollout with payloads in clear and encrypted, alternately (2 rounds), then a
- *       # side-by-side table: what the payload codec costs
- *   BENCH_ENCRYPT=0 node bench/deploy-scale.bench.ts   # payloads in clear only (default: encrypted)
+ *   BENCH_ISOLATION=both BENCH_CLUSTERS=1000 BENCH_SERVERS=2 node bench/deploy-scale.bench.ts
+ *       # the same rollout `open` and `isolated`, alternately (2 rounds each), then a side-by-side
+ *       # table: what site isolation costs. `open`: the Temporal dev server, no authorization,
+ *       # payloads in clear. `isolated`: drover's authorizing Temporal server (tools/temporal-authz)
+ *       # over TLS, every process on its own JWT (the site's reaches its namespace only), payloads
+ *       # encrypted. Both reach the site over its Nexus link, in the site's own namespace.
+ *   BENCH_ISOLATION=off node bench/deploy-scale.bench.ts   # `open` only (default: `isolated`)
  *
  * Prints progress every 10 s, then: wall time, targets per second, shards, the longest
  * history of any workflow of the run (Temporal's limit is 51,200 events), the largest
@@ -21,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import { createSiteActivities } from '../activities/site/index.ts';
 import { buildApp } from '../api/app.ts';
@@ -29,23 +32,32 @@ import { createTokenStore } from '../api/auth.ts';
 import { openDatabase } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
 import type { DeployProgress } from '../domain/deployments.ts';
-import { siteTaskQueue } from '../domain/task-queues.ts';
+import { siteNamespace } from '../domain/site-link.ts';
+import { ensureDevCa } from '../sandbox/dev-ca.ts';
 import { startKubeEnv } from '../sandbox/kube-env.ts';
+import {
+  registerNamespaces,
+  startAuthorizedTemporal,
+  writeJwks,
+} from '../test/support/authorized-temporal.ts';
 import { startPostgres, startTemporal } from '../test/support/services.ts';
 import { encryptedDataConverter, newKeyring } from '../runtime/payload-codec.ts';
+import { ensureSiteLink } from '../runtime/site-link.ts';
+import { newSigningKey, signControlToken, signSiteToken } from '../runtime/temporal-credentials.ts';
 import { createControlWorker } from '../workers/control-worker.ts';
+import { createSiteWorker } from '../workers/site-worker.ts';
 
 const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 10_000);
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 4);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 200);
 const SITE = 'bench';
-type Mode = 'clear' | 'encrypted';
+type Mode = 'open' | 'isolated';
 const MODES: Mode[] =
-  process.env.BENCH_ENCRYPT === 'both'
-    ? ['clear', 'encrypted', 'clear', 'encrypted']
-    : process.env.BENCH_ENCRYPT === '0'
-      ? ['clear']
-      : ['encrypted'];
+  process.env.BENCH_ISOLATION === 'both'
+    ? ['open', 'isolated', 'open', 'isolated']
+    : process.env.BENCH_ISOLATION === 'off'
+      ? ['open']
+      : ['isolated'];
 const keyring = newKeyring();
 type Outcome = { mode: Mode; seconds: number; longest: number; status: string };
 
@@ -63,19 +75,60 @@ Runtime.install({
   },
 });
 
-const [temporal, postgres, kube] = await Promise.all([
+const namespace = 'drover-bench';
+// The isolated setup's credentials: one key for the control plane, one for the site, published
+// as the JWKS file the authorizing server reads.
+const ca = ensureDevCa(join(dir, 'ca'));
+const controlKey = newSigningKey('control-1');
+const siteKey = newSigningKey(`site-${SITE}-1`);
+const jwksPath = join(dir, 'jwks.json');
+writeJwks(jwksPath, [controlKey, siteKey]);
+const [temporal, authorized, postgres, kube] = await Promise.all([
   startTemporal(logDir),
+  MODES.includes('isolated')
+    ? startAuthorizedTemporal({
+        dir: join(dir, 'authorized'),
+        jwksUri: `file://${jwksPath}`,
+        refreshSeconds: 60,
+        logFile: join(logDir, 'authorized-temporal.log'),
+        nexusCallers: `${namespace}-site-*=${namespace}`,
+        tls: ca,
+      })
+    : undefined,
   startPostgres(logDir),
   startKubeEnv({ clusters: SERVERS, baseDir: join(dir, 'kube'), namePrefix: 'bench' }),
 ]);
 const stopAll = async () => {
   await kube.stop({ removeData: true });
   temporal.process.kill('SIGTERM');
+  await authorized?.stop();
   postgres.process.kill('SIGTERM');
 };
 
+/** How each process reaches Temporal in a mode: its own credential when isolated. */
+const link = (mode: Mode, holder: 'control' | 'site') =>
+  mode === 'open'
+    ? { address: temporal.address }
+    : {
+        address: authorized?.address ?? '',
+        tls: { serverRootCACertificate: ca.ca },
+        apiKey:
+          holder === 'control'
+            ? signControlToken(controlKey, { ttlSeconds: 6 * 3600 })
+            : signSiteToken(siteKey, { controlNamespace: namespace, name: SITE }, { ttlSeconds: 6 * 3600 }),
+      };
+
 try {
-  const namespace = 'drover-test-1';
+  if (authorized) {
+    const admin = await Connection.connect(link('isolated', 'control'));
+    await registerNamespaces(admin, [namespace]);
+    await admin.close();
+  }
+  {
+    const dev = await Connection.connect(link('open', 'control'));
+    await registerNamespaces(dev, [namespace]);
+    await dev.close();
+  }
   const db = await openDatabase(postgres.url());
   await migrate(db);
 
@@ -121,16 +174,19 @@ try {
   // Made once: ensureAdmin hands out the token only when it creates it.
   const token = (await createTokenStore(db).ensureAdmin()) ?? '';
   const runOnce = async (mode: Mode, round: number): Promise<Outcome> => {
-    const connection = await NativeConnection.connect({ address: temporal.address });
-    const clientConnection = await Connection.connect({ address: temporal.address });
-    const dataConverter = mode === 'encrypted' ? encryptedDataConverter(keyring) : {};
+    const connection = await NativeConnection.connect(link(mode, 'control'));
+    const clientConnection = await Connection.connect(link(mode, 'control'));
+    const siteConnection = await NativeConnection.connect(link(mode, 'site'));
+    const dataConverter = mode === 'isolated' ? encryptedDataConverter(keyring) : {};
     const client = new Client({ connection: clientConnection, namespace, dataConverter });
     const control = await createControlWorker({ connection, namespace, db, dataConverter });
-    const site = await Worker.create({
-      connection,
-      namespace,
+    // Enrollment's part: the site's namespace and endpoint, made by the control plane.
+    await ensureSiteLink(clientConnection, namespace, SITE);
+    const site = await createSiteWorker({
+      connection: siteConnection,
+      controlNamespace: namespace,
+      site: SITE,
       dataConverter,
-      taskQueue: siteTaskQueue(SITE),
       maxConcurrentActivityTaskExecutions: PARALLEL,
       activities: createSiteActivities({
         site: SITE,
@@ -138,7 +194,12 @@ try {
         version: 'bench',
         kubeconfigPath,
         stateDir: join(dir, 'site-state'),
-        temporal: client,
+        // The site reads release content in its own namespace, with its own credential.
+        temporal: new Client({
+          connection: siteConnection,
+          namespace: siteNamespace(namespace, SITE),
+          dataConverter,
+        }),
       }),
     });
     const workers = Promise.all([control.run(), site.run()]);
@@ -176,7 +237,7 @@ try {
     });
     const planMs = performance.now() - t0;
     console.log(
-      `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, payloads ${mode === 'encrypted' ? 'encrypted' : 'in clear'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
+      `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, ${mode === 'isolated' ? 'isolated (authorization, TLS, encrypted payloads)' : 'open (dev server, payloads in clear)'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
     );
 
     let progress: DeployProgress | undefined;
@@ -220,6 +281,9 @@ try {
           ...(e.workflowExecutionStartedEventAttributes?.input?.payloads ?? []),
           ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
           ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
+          ...(e.nexusOperationScheduledEventAttributes?.input
+            ? [e.nexusOperationScheduledEventAttributes.input]
+            : []),
           ...(e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []),
         ]) {
           largestPayload = Math.max(largestPayload, p.data?.length ?? 0);
@@ -243,6 +307,7 @@ try {
     await workers;
     await app.close();
     await connection.close();
+    await siteConnection.close();
     await clientConnection.close();
     return { mode, seconds, longest: longest.events, status };
   };
@@ -257,7 +322,7 @@ try {
     };
     console.log('\nside by side (same fleet, same release size, alternating rounds):');
     console.log('  mode       wall s (each round)      mean s   clusters/s   longest history');
-    for (const m of ['clear', 'encrypted'] as const) {
+    for (const m of ['open', 'isolated'] as const) {
       const runs = outcomes.filter((o) => o.mode === m);
       console.log(
         `  ${m.padEnd(10)} ${runs
@@ -268,9 +333,7 @@ try {
           )} ${mean(m).toFixed(1).padStart(6)}   ${(CLUSTERS / mean(m)).toFixed(1).padStart(10)}   ${Math.max(...runs.map((o) => o.longest))}`,
       );
     }
-    console.log(
-      `  encrypted / clear: ${((mean('encrypted') / mean('clear') - 1) * 100).toFixed(1)} % wall time`,
-    );
+    console.log(`  isolated / open: ${((mean('isolated') / mean('open') - 1) * 100).toFixed(1)} % wall time`);
   }
 } finally {
   await stopAll();

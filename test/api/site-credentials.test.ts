@@ -3,7 +3,8 @@ import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Enrollment } from '../../domain/sites.ts';
 import { startApi, type ApiHarness } from '../support/drover.ts';
-import { uniq } from '../support/env.ts';
+import { siteNamespace } from '../../domain/site-link.ts';
+import { testNamespace, uniq } from '../support/env.ts';
 
 /**
  * Enrollment hands a site a Temporal credential for its own namespace, signed by a key whose
@@ -57,7 +58,7 @@ describe('site enrollment and revocation', () => {
     first = res.body;
     expect(first).toMatchObject({
       site,
-      namespace: `drover-site-${site}`,
+      namespace: siteNamespace(testNamespace(), site),
       taskQueue: `site.${site}`,
       revokedKeys: [],
     });
@@ -65,7 +66,7 @@ describe('site enrollment and revocation', () => {
     expect(claims).toMatchObject({
       sub: `site:${site}`,
       iss: 'drover',
-      permissions: [`drover-site-${site}:write`],
+      permissions: [`${siteNamespace(testNamespace(), site)}:write`],
     });
     expect(Number(claims?.exp) * 1000).toBeCloseTo(Date.parse(first.expiresAt), -4);
     // The namespace is real, in the Temporal server drover talks to.
@@ -88,7 +89,7 @@ describe('site enrollment and revocation', () => {
     const set = await jwks();
     expect(verified(first.temporalToken, set)).toBeUndefined();
     expect(verified(res.body.temporalToken, set)).toMatchObject({
-      permissions: [`drover-site-${site}:write`],
+      permissions: [`${siteNamespace(testNamespace(), site)}:write`],
     });
     first = res.body;
   });

@@ -8,12 +8,14 @@ import { buildApp, type App } from '../../api/app.ts';
 import { createTokenStore } from '../../api/auth.ts';
 import type { Db } from '../../db/database.ts';
 import { freePort } from '../support/services.ts';
+import { siteNamespace } from '../../domain/site-link.ts';
 import {
   freshPostgres,
   repoRoot,
   startDroverProcess,
   stopProcess,
   temporalClient,
+  testNamespace,
   uniq,
   waitUntil,
 } from '../support/env.ts';
@@ -103,12 +105,12 @@ describe('drover CLI against a real API', () => {
     );
     expect(added.code).toBe(0);
     expect(added.stdout).toContain(`site ${edge} enrolled`);
-    expect(added.stdout).toContain(`Temporal namespace drover-site-${edge}`);
+    expect(added.stdout).toContain(`Temporal namespace ${siteNamespace(testNamespace(), edge)}`);
     const jwt = added.stdout.split('\n').find((l) => /^ey[\w-]+\.[\w-]+\.[\w-]+$/.test(l)) ?? '';
     const claims = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as {
       permissions: string[];
     };
-    expect(claims.permissions).toEqual([`drover-site-${edge}:write`]);
+    expect(claims.permissions).toEqual([`${siteNamespace(testNamespace(), edge)}:write`]);
     const again = await drover(['--json', 'sites', 'add', edge], env);
     const rotated = JSON.parse(again.stdout) as { keyId: string; revokedKeys: string[] };
     expect(rotated.revokedKeys).toHaveLength(1);
