@@ -7,7 +7,7 @@ import { kindOfRunId } from '../domain/runs.ts';
 import type { BulkDeployInput } from '../workflows/bulk-deploy.ts';
 import { decodeRawPayload } from '../runtime/payload-codec.ts';
 import { startDeployRun, type DeployRunOptions } from './deploy-runs.ts';
-import { completedStepId, scheduledStep } from './history-steps.ts';
+import { recordedSiteSteps } from './history-steps.ts';
 
 type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
 
@@ -16,31 +16,22 @@ type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['f
  * was rolling back, and the child workflows it started.
  */
 const scanHistory = async (temporal: Client, history: History) => {
-  const scheduled = new Map<string, string>();
   const done = new Set<string>();
   const touched = new Set<string>();
-  let rollingBack = false;
   const children: string[] = [];
   let input: BulkDeployInput | undefined;
   for (const event of history.events ?? []) {
     const started = event.workflowExecutionStartedEventAttributes;
     if (started) input = await decodeRawPayload<BulkDeployInput>(temporal, started.input?.payloads?.[0]);
-    const step = scheduledStep(temporal, event);
-    if (step?.name === 'deployRelease') {
-      const arg = await step.input<{ target: { id: string } }>();
-      if (arg) {
-        scheduled.set(step.eventId, arg.target.id);
-        touched.add(arg.target.id);
-      }
-    }
-    if (step?.name === 'rollbackRelease') rollingBack = true;
-    const completed = completedStepId(event);
-    if (completed) {
-      const target = scheduled.get(completed);
-      if (target) done.add(target);
-    }
     const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
     if (child) children.push(child);
+  }
+  const events = history.events ?? [];
+  const rollingBack = (await recordedSiteSteps(temporal, events, 'rollbackRelease')).length > 0;
+  for (const step of await recordedSiteSteps<{ target: { id: string } }>(temporal, events, 'deployRelease')) {
+    if (!step.input) continue;
+    touched.add(step.input.target.id);
+    if (step.completed) done.add(step.input.target.id);
   }
   return { input, done, touched, rollingBack, children };
 };

@@ -61,3 +61,12 @@ export class DroverError extends Error {
 
 export const notFound = (what: string, id: string): DroverError =>
   new DroverError(ErrorType.NotFound, `${what} '${id}' not found`);
+
+/** Every distinct message of a failure chain, outermost first: what a target's lastError says. */
+export const failureMessage = (err: unknown): string => {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.message && !parts.includes(e.message)) parts.push(e.message);
+  }
+  return parts.join(': ') || String(err);
+};

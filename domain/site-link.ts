@@ -45,6 +45,24 @@ export type SiteStep = {
 };
 
 /**
+ * Many steps of one kind in one operation (deploys and rollbacks of a shard's targets at a
+ * site): the site runs up to `maxParallel` at once and answers with each step's outcome, in
+ * order; one step's failure is its outcome, not the batch's. A workflow may hold only so many
+ * Nexus operations open (Temporal's default: 30), so wide rollouts cross the link in batches.
+ */
+export type SiteBatch = {
+  caller: string;
+  key: string;
+  operation: SiteOperation;
+  /** Each step's one argument. */
+  inputs: unknown[];
+  options: SiteStepOptions;
+  maxParallel: number;
+};
+export type SiteOutcome = { ok: true; result: unknown } | { ok: false; error: string; timedOut?: boolean };
+export type SiteBatchResult = { outcomes: SiteOutcome[] };
+
+/**
  * Every activity a site offers, one Nexus operation each (so Temporal's views name the step).
  * workflows/site-link.ts checks at compile time that this is exactly the site's activities.
  */
@@ -68,14 +86,13 @@ export const SITE_OPERATIONS = [
 ] as const;
 export type SiteOperation = (typeof SITE_OPERATIONS)[number];
 
-/** The Nexus service each site's endpoint serves: one operation per site activity. */
-export const siteService = nexus.service(
-  'drover-site',
-  Object.fromEntries(SITE_OPERATIONS.map((name) => [name, nexus.operation<SiteStep, unknown>()])) as Record<
-    SiteOperation,
-    nexus.PartialOperation<SiteStep, unknown>
-  >,
-);
+/** The Nexus service each site's endpoint serves: one operation per site activity, and batches. */
+export const siteService = nexus.service('drover-site', {
+  ...(Object.fromEntries(
+    SITE_OPERATIONS.map((name) => [name, nexus.operation<SiteStep, unknown>()]),
+  ) as Record<SiteOperation, nexus.PartialOperation<SiteStep, unknown>>),
+  siteBatch: nexus.operation<SiteBatch, SiteBatchResult>(),
+});
 
 /** Release content a site keeps in its own namespace (workflows/site/release.ts serves it). */
 export const siteReleaseWorkflowId = (releaseId: string): string => `release:${releaseId}`;

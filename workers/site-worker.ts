@@ -8,19 +8,21 @@ import {
   SITE_OPERATIONS,
   siteNamespace,
   siteService,
+  type SiteBatch,
+  type SiteBatchResult,
   type SiteOperation,
   type SiteStep,
 } from '../domain/site-link.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
+import type { siteBatchWorkflow } from '../workflows/site/batch.ts';
 import type { siteStepWorkflow } from '../workflows/site/step.ts';
 
 export const SITE_WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/site/index.ts', import.meta.url));
 
-/** The site's side of the link: each operation runs its step as a workflow in the site's namespace. */
+/** The site's side of the link: each operation runs its step (or batch) as a workflow in the site's namespace. */
 const siteServiceHandler = () =>
-  nexus.serviceHandler(
-    siteService,
-    Object.fromEntries(
+  nexus.serviceHandler(siteService, {
+    ...(Object.fromEntries(
       SITE_OPERATIONS.map((operation: SiteOperation) => [
         operation,
         new WorkflowRunOperationHandler<SiteStep, unknown>((ctx, step) =>
@@ -31,8 +33,14 @@ const siteServiceHandler = () =>
           }),
         ),
       ]),
-    ) as Record<SiteOperation, WorkflowRunOperationHandler<SiteStep, unknown>>,
-  );
+    ) as Record<SiteOperation, WorkflowRunOperationHandler<SiteStep, unknown>>),
+    siteBatch: new WorkflowRunOperationHandler<SiteBatch, SiteBatchResult>((ctx, batch) =>
+      startWorkflow<typeof siteBatchWorkflow>(ctx, 'siteBatchWorkflow', {
+        workflowId: `${batch.caller}/${batch.key}`,
+        args: [batch],
+      }),
+    ),
+  });
 
 /** Bundled once per process: a process may run several site workers (tests, the benchmark). */
 let bundle: Promise<WorkflowBundle> | undefined;

@@ -23,7 +23,8 @@ import {
   type TargetProgress,
   type TargetState,
 } from '../domain/deployments.ts';
-import { SITE_LINK_PATCH, siteSteps, type SiteCallOptions } from './site-link.ts';
+import { failureMessage } from '../domain/errors.ts';
+import { SITE_LINK_PATCH, siteBatch, siteSteps } from './site-link.ts';
 
 /**
  * One shard of a deploy run: a range of at most 500 targets in one wave. The run (its parent)
@@ -74,14 +75,27 @@ const { loadDeployTargets, recordDeployOutcomes, publishRelease } = proxyActivit
   retry: { maximumInterval: '30 seconds' },
 });
 
+/** How a site runs one target's deploy or rollback. */
+const DEPLOY_STEP = {
+  startToCloseTimeout: '10 minutes',
+  // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
+} as const;
+
 /**
- * Per site, so each cluster's work runs in the site that holds its credentials. The step's key
+ * Targets per operation over the site link. A workflow may hold only so many Nexus
+ * operations open (workflows/site-link.ts), and each crossing costs a few workflow tasks on
+ * both sides, so a shard's targets at a site cross in batches; a batch's targets report back
+ * together when its last one is done.
+ */
+const SITE_BATCH_SIZE = 25;
+
+/**
+ * Runs from before the site link: one activity per target, on the site's queue, whose id
  * names the target (`deploy:<target id>:<attempt>`).
  */
-const siteActivities = (
-  site: string,
-  options: Pick<SiteCallOptions, 'key' | 'onStarted'> & { siteDeadlineSeconds?: number } = {},
-) =>
+const siteActivities = (site: string, options: { key?: string; siteDeadlineSeconds?: number } = {}) =>
   siteSteps<SiteActivities>(site, {
     // Without a deadline an offline site's targets wait for it; with one, they fail after it
     // (a schedule-to-start timeout is never retried: the task would only queue again).
@@ -89,11 +103,7 @@ const siteActivities = (
       ? {}
       : { scheduleToStartTimeout: options.siteDeadlineSeconds * 1000 }),
     ...(options.key === undefined ? {} : { key: options.key }),
-    ...(options.onStarted === undefined ? {} : { onStarted: options.onStarted }),
-    startToCloseTimeout: '10 minutes',
-    // The site activity heartbeats every 5 s: a dead sub-manager is noticed in 30 s, not 10 min.
-    heartbeatTimeout: '30 seconds',
-    retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 3 },
+    ...DEPLOY_STEP,
   });
 
 /** A published copy is kept by its site for days; publish again after this, to be sure. */
@@ -190,65 +200,161 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
     return done;
   };
 
+  /** Work in flight, and how many targets it holds (a batch holds several). */
   const running = new Set<Promise<void>>();
+  let busy = 0;
+  const track = (work: Promise<void>, size: number) => {
+    busy += size;
+    const p = work.finally(() => {
+      running.delete(p);
+      busy -= size;
+    });
+    running.add(p);
+  };
+
+  const deployInput = (t: Target) => ({
+    target: t.ref,
+    releaseId: input.releaseId,
+    runId,
+    // A target an earlier run touched keeps that run's snapshot: the state before it all.
+    ...(t.appliedBy === null ? {} : { snapshotRunId: t.appliedBy }),
+    readiness: input.readiness,
+  });
+  const failedToReach = (err: unknown, site: string): string =>
+    siteUnreachable(err) && input.siteDeadlineSeconds !== undefined
+      ? `site ${site} unreachable for ${input.siteDeadlineSeconds} s: no sub-manager picked the target up`
+      : failureMessage(err);
+  const CANCELLED_MID_APPLY = 'cancelled while being applied: the cluster may hold part of the release';
+  const NO_OUTCOME = 'the site gave no outcome for this target';
+
+  /**
+   * Over the site link: a batch of one site's targets in one operation. Its targets wait until
+   * the site takes the batch, then run there; each comes back with its own outcome.
+   */
+  const deployBatch = async (site: string, batch: Target[]) => {
+    const since = new Date().toISOString();
+    for (const t of batch) {
+      t.attempts++;
+      t.state = 'waiting';
+      t.waitingSince = since;
+    }
+    const first = batch[0] as Target;
+    try {
+      await publishedTo(site);
+      const { outcomes } = await siteBatch(site, 'deployRelease', batch.map(deployInput), {
+        ...DEPLOY_STEP,
+        ...(input.siteDeadlineSeconds === undefined
+          ? {}
+          : { scheduleToStartTimeout: input.siteDeadlineSeconds * 1000 }),
+        key: deployActivityId(first.id, first.attempts),
+        maxParallel: batch.length,
+        onStarted: () => {
+          for (const t of batch) {
+            t.state = 'running';
+            delete t.waitingSince;
+          }
+        },
+      });
+      batch.forEach((t, i) => {
+        const outcome = outcomes[i];
+        delete t.waitingSince;
+        if (outcome?.ok) {
+          t.state = 'succeeded';
+          t.changed = (outcome.result as { changed: number }).changed;
+          t.lastError = null;
+        } else {
+          t.state = 'failed';
+          t.lastError = outcome ? outcome.error : NO_OUTCOME;
+        }
+      });
+    } catch (err) {
+      for (const t of batch) {
+        delete t.waitingSince;
+        t.state = isCancellation(err) ? 'pending' : 'failed';
+        t.lastError = isCancellation(err) ? CANCELLED_MID_APPLY : failedToReach(err, site);
+      }
+      if (isCancellation(err)) throw err;
+    }
+    if (overBudget()) await stopForBudget();
+  };
+
+  /** Runs from before the site link: one activity per target on the site's queue. */
   const deployOne = async (t: Target) => {
+    t.state = 'running';
     t.attempts++;
     try {
-      // Over the site link the target waits until its site takes it; before it, as running.
-      const viaNexus = patched(SITE_LINK_PATCH);
-      t.state = viaNexus ? 'waiting' : 'running';
-      if (viaNexus) {
-        t.waitingSince = new Date().toISOString();
-        await publishedTo(t.site);
-      }
       const result = await siteActivities(t.site, {
         key: deployActivityId(t.id, t.attempts),
-        onStarted: () => {
-          t.state = 'running';
-          delete t.waitingSince;
-        },
         ...(input.siteDeadlineSeconds === undefined
           ? {}
           : { siteDeadlineSeconds: input.siteDeadlineSeconds }),
-      }).deployRelease({
-        target: t.ref,
-        releaseId: input.releaseId,
-        runId,
-        // A target an earlier run touched keeps that run's snapshot: the state before it all.
-        ...(t.appliedBy === null ? {} : { snapshotRunId: t.appliedBy }),
-        readiness: input.readiness,
-      });
-      delete t.waitingSince;
+      }).deployRelease(deployInput(t));
       t.state = 'succeeded';
       t.changed = result.changed;
       t.lastError = null;
     } catch (err) {
-      delete t.waitingSince;
       if (isCancellation(err)) {
         t.state = 'pending';
-        t.lastError = 'cancelled while being applied: the cluster may hold part of the release';
+        t.lastError = CANCELLED_MID_APPLY;
         throw err;
       }
       t.state = 'failed';
-      t.lastError =
-        siteUnreachable(err) && input.siteDeadlineSeconds !== undefined
-          ? `site ${t.site} unreachable for ${input.siteDeadlineSeconds} s: no sub-manager picked the target up`
-          : failureMessage(err);
+      t.lastError = failedToReach(err, t.site);
       if (overBudget()) await stopForBudget();
+    }
+  };
+
+  const rollbackInput = (t: Target) => ({ target: t.ref, runId: t.appliedBy ?? runId });
+  /** A rollback that cannot finish is reported, not hidden; the run stays visible. */
+  const rolledBack = (t: Target, error: string | null) => {
+    t.state = error === null ? 'rolled-back' : 'failed';
+    t.lastError = error === null ? null : `rollback failed: ${error}`;
+  };
+  // A target an earlier run applied is restored from that run's snapshot.
+  const rollbackBatch = async (site: string, batch: Target[]) => {
+    for (const t of batch) t.state = 'rolling-back';
+    try {
+      const { outcomes } = await siteBatch(site, 'rollbackRelease', batch.map(rollbackInput), {
+        ...DEPLOY_STEP,
+        maxParallel: batch.length,
+      });
+      batch.forEach((t, i) => {
+        const outcome = outcomes[i];
+        rolledBack(t, outcome?.ok ? null : (outcome?.error ?? NO_OUTCOME));
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      for (const t of batch) rolledBack(t, failureMessage(err));
     }
   };
   const rollbackOne = async (t: Target) => {
     t.state = 'rolling-back';
     try {
-      // A target an earlier run applied is restored from that run's snapshot.
-      await siteActivities(t.site).rollbackRelease({ target: t.ref, runId: t.appliedBy ?? runId });
-      t.state = 'rolled-back';
-      t.lastError = null;
+      await siteActivities(t.site).rollbackRelease(rollbackInput(t));
+      rolledBack(t, null);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      // A rollback that cannot finish is reported, not hidden; the run stays visible.
-      t.state = 'failed';
-      t.lastError = `rollback failed: ${failureMessage(err)}`;
+      rolledBack(t, failureMessage(err));
+    }
+  };
+
+  /** Starts work on these targets: in batches per site over the link, one by one before it. */
+  const dispatch = (
+    picked: Target[],
+    batched: (site: string, batch: Target[]) => Promise<void>,
+    one: (t: Target) => Promise<void>,
+  ) => {
+    if (!patched(SITE_LINK_PATCH)) {
+      for (const t of picked) track(one(t), 1);
+      return;
+    }
+    const bySite = new Map<string, Target[]>();
+    for (const t of picked) bySite.set(t.site, [...(bySite.get(t.site) ?? []), t]);
+    for (const [site, group] of bySite) {
+      for (let i = 0; i < group.length; i += SITE_BATCH_SIZE) {
+        const batch = group.slice(i, i + SITE_BATCH_SIZE);
+        track(batched(site, batch), batch.length);
+      }
     }
   };
 
@@ -263,11 +369,8 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
         await stopForBudget();
         continue;
       }
-      for (const t of pending.slice(0, Math.max(0, maxParallel - running.size))) {
-        const p = deployOne(t).finally(() => running.delete(p));
-        running.add(p);
-      }
-      // Wake on any finished target or any decision.
+      dispatch(pending.slice(0, Math.max(0, maxParallel - busy)), deployBatch, deployOne);
+      // Wake on any finished work or any decision.
       await Promise.race([...running, condition(() => stopped || paused)]);
     }
   };
@@ -278,11 +381,8 @@ export async function deployShardWorkflow(input: ShardInput): Promise<ShardResul
       .filter((t) => (t.attempts > 0 || t.appliedBy !== null) && t.state !== 'rolled-back')
       .reverse();
     while (queue.length > 0 || running.size > 0) {
-      while (queue.length > 0 && running.size < maxParallel) {
-        const t = queue.shift();
-        if (!t) break;
-        const p = rollbackOne(t).finally(() => running.delete(p));
-        running.add(p);
+      if (queue.length > 0 && busy < maxParallel) {
+        dispatch(queue.splice(0, maxParallel - busy), rollbackBatch, rollbackOne);
       }
       if (running.size > 0) await Promise.race(running);
     }
@@ -337,13 +437,7 @@ const siteUnreachable = (err: unknown): boolean =>
   err.cause instanceof TimeoutFailure &&
   err.cause.timeoutType === 'SCHEDULE_TO_START';
 
-export const failureMessage = (err: unknown): string => {
-  const parts: string[] = [];
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e.message && !parts.includes(e.message)) parts.push(e.message);
-  }
-  return parts.join(': ') || String(err);
-};
+export { failureMessage };
 
 /** Counts of a shard that has not run: its planned targets, pending or skipped. */
 export const plannedCounts = (plan: ShardPlan): Record<TargetState, number> => {

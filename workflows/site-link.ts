@@ -17,6 +17,8 @@ import type { SiteActivities } from '../activities/site/index.ts';
 import {
   siteEndpoint,
   siteService,
+  type SiteBatch,
+  type SiteBatchResult,
   type SiteOperation,
   type SiteStep,
   type SiteStepOptions,
@@ -117,33 +119,96 @@ const linkTo = (site: string): Promise<void> => {
   return done;
 };
 
+/**
+ * Temporal lets a workflow hold only so many Nexus operations open (its default: 30); more
+ * would fail the workflow task until some close. Calls beyond this wait their turn here.
+ */
+const MAX_OPEN_OPERATIONS = 25;
+let open = 0;
+const queued: (() => void)[] = [];
+const takeSlot = async (): Promise<void> => {
+  if (open < MAX_OPEN_OPERATIONS) {
+    open++;
+    return;
+  }
+  await new Promise<void>((resolve) => queued.push(resolve));
+};
+const giveSlot = (): void => {
+  const next = queued.shift();
+  if (next) next();
+  else open--;
+};
+
+type LinkOptions = Pick<SiteCallOptions, 'scheduleToStartTimeout' | 'waitForCancellation' | 'onStarted'>;
+
+/** One operation on the site's endpoint, started, waited for and unwrapped. */
+const callSite = async <T>(
+  site: string,
+  operation: SiteOperation | 'siteBatch',
+  input: SiteStep | SiteBatch,
+  options: LinkOptions,
+): Promise<T> => {
+  // The endpoint must exist before an operation is scheduled on it.
+  await linkTo(site);
+  await takeSlot();
+  try {
+    const client = createNexusServiceClient({
+      service: siteService,
+      endpoint: siteEndpoint(workflowInfo().namespace, site),
+    });
+    const handle = await client.startOperation(operation, input as never, {
+      ...(options.scheduleToStartTimeout === undefined
+        ? {}
+        : { scheduleToStartTimeout: options.scheduleToStartTimeout }),
+      cancellationType: options.waitForCancellation
+        ? NexusOperationCancellationType.WAIT_CANCELLATION_COMPLETED
+        : NexusOperationCancellationType.TRY_CANCEL,
+      summary: `${operation} ${input.key}`,
+    });
+    options.onStarted?.();
+    return (await handle.result()) as T;
+  } catch (err) {
+    throw asStepFailure(err, operation, input.key);
+  } finally {
+    giveSlot();
+  }
+};
+
 const nexusStep =
   (site: string, operation: SiteOperation, options: SiteCallOptions): Step =>
   async (...args: never[]) => {
-    // The endpoint must exist before an operation is scheduled on it.
-    await linkTo(site);
-    const info = workflowInfo();
-    const key = options.key ?? uuid4();
-    const { scheduleToStartTimeout, key: _key, onStarted, ...stepOptions } = options;
-    const step: SiteStep = { caller: info.workflowId, key, args, options: stepOptions };
-    const client = createNexusServiceClient({
-      service: siteService,
-      endpoint: siteEndpoint(info.namespace, site),
-    });
-    try {
-      const handle = await client.startOperation(operation, step, {
-        ...(scheduleToStartTimeout === undefined ? {} : { scheduleToStartTimeout }),
-        cancellationType: options.waitForCancellation
-          ? NexusOperationCancellationType.WAIT_CANCELLATION_COMPLETED
-          : NexusOperationCancellationType.TRY_CANCEL,
-        summary: `${operation} ${key}`,
-      });
-      onStarted?.();
-      return await handle.result();
-    } catch (err) {
-      throw asStepFailure(err, operation, key);
-    }
+    const { scheduleToStartTimeout: _s, key, onStarted: _o, ...stepOptions } = options;
+    const step: SiteStep = {
+      caller: workflowInfo().workflowId,
+      key: key ?? uuid4(),
+      args,
+      options: stepOptions,
+    };
+    return callSite(site, operation, step, options);
   };
+
+/**
+ * Many steps of one kind at one site in a single operation (workflows/site/batch.ts): each
+ * input is one step's argument; the answer holds each step's outcome, in order. Only over the
+ * site link: callers keep their per-step path for runs from before it.
+ */
+export const siteBatch = async (
+  site: string,
+  operation: SiteOperation,
+  inputs: unknown[],
+  options: SiteCallOptions & { maxParallel: number },
+): Promise<SiteBatchResult> => {
+  const { scheduleToStartTimeout: _s, key, onStarted: _o, maxParallel, ...stepOptions } = options;
+  const batch: SiteBatch = {
+    caller: workflowInfo().workflowId,
+    key: key ?? uuid4(),
+    operation,
+    inputs,
+    options: stepOptions,
+    maxParallel,
+  };
+  return callSite<SiteBatchResult>(site, 'siteBatch', batch, options);
+};
 
 /**
  * A site's activities as a control workflow calls them: `siteSteps(site, options).deployRelease(…)`.

@@ -10,7 +10,7 @@ import { siteNamespace, type SiteStep } from '../../domain/site-link.ts';
 import { createSiteActivities, type SiteActivityDeps } from '../../activities/site/index.ts';
 import { createControlWorker } from '../../workers/control-worker.ts';
 import { createSiteWorker } from '../../workers/site-worker.ts';
-import { completedStepId, scheduledStep } from '../../api/history-steps.ts';
+import { recordedSiteSteps } from '../../api/history-steps.ts';
 import { ensureSiteLink } from '../../runtime/site-link.ts';
 import { applyCodecs, decodeRawPayload } from '../../runtime/payload-codec.ts';
 import {
@@ -130,8 +130,9 @@ export const startApi = async (options: { siteOfflineAfterMs?: number } = {}): P
 };
 
 /**
- * Every deploy step a deploy run scheduled (an activity, or a Nexus operation on the site link) — in each execution of the run (it continues as
- * new) and of every shard it started — with its target's name and whether it completed.
+ * Every deploy step a deploy run asked of its sites (api/history-steps.ts: an activity, an
+ * operation or one step of a batch) — in each execution of the run (it continues as new) and
+ * of every shard it started — with its target's name and whether it completed.
  */
 const deployActivities = async (
   temporal: Client,
@@ -142,23 +143,19 @@ const deployActivities = async (
   for (let i = 0; i < executions.length; i++) {
     const { id, runId: execution } = executions[i] as { id: string; runId?: string };
     const history = await temporal.workflow.getHandle(id, execution).fetchHistory();
-    const byEventId = new Map<string, { target: string; completed: boolean }>();
     for (const e of history.events ?? []) {
       const previous = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
       if (previous) executions.push({ id, runId: previous });
       const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
       if (child) executions.push({ id: child });
-      const step = scheduledStep(temporal, e);
-      if (step?.name === 'deployRelease') {
-        const input = await step.input<{ target: { name: string } }>();
-        const entry = { target: input?.target.name ?? '?', completed: false };
-        scheduled.push(entry);
-        byEventId.set(step.eventId, entry);
-      }
-      const done = completedStepId(e);
-      const entry = done ? byEventId.get(done) : undefined;
-      if (entry) entry.completed = true;
     }
+    const steps = await recordedSiteSteps<{ target: { name: string } }>(
+      temporal,
+      history.events ?? [],
+      'deployRelease',
+    );
+    for (const step of steps)
+      scheduled.push({ target: step.input?.target.name ?? '?', completed: step.completed });
   }
   return scheduled;
 };
