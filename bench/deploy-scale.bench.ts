@@ -8,10 +8,11 @@
  *   BENCH_CLUSTERS=1000 BENCH_SERVERS=2 BENCH_PARALLEL=100 node bench/deploy-scale.bench.ts
  *   BENCH_ISOLATION=both BENCH_CLUSTERS=1000 BENCH_SERVERS=2 node bench/deploy-scale.bench.ts
  *       # the same rollout `open` and `isolated`, alternately (2 rounds each), then a side-by-side
- *       # table: what site isolation costs. `open`: the Temporal dev server, no authorization,
- *       # payloads in clear. `isolated`: drover's authorizing Temporal server (tools/temporal-authz)
- *       # over TLS, every process on its own JWT (the site's reaches its namespace only), payloads
- *       # encrypted. Both reach the site over its Nexus link, in the site's own namespace.
+ *       # table: what site isolation costs. Both run on drover's Temporal server
+ *       # (tools/temporal-authz, the same storage) and reach the site over its Nexus link, in the
+ *       # site's own namespace. `open`: no authorization, no TLS, payloads in clear. `isolated`:
+ *       # authorization on, TLS, every process on its own JWT (the site's reaches its namespace
+ *       # only), payloads encrypted.
  *   BENCH_ISOLATION=off node bench/deploy-scale.bench.ts   # `open` only (default: `isolated`)
  *
  * Prints progress every 10 s, then: wall time, targets per second, shards, the longest
@@ -40,7 +41,7 @@ import {
   startAuthorizedTemporal,
   writeJwks,
 } from '../test/support/authorized-temporal.ts';
-import { startPostgres, startTemporal } from '../test/support/services.ts';
+import { startPostgres } from '../test/support/services.ts';
 import { encryptedDataConverter, newKeyring } from '../runtime/payload-codec.ts';
 import { ensureSiteLink } from '../runtime/site-link.ts';
 import { newSigningKey, signControlToken, signSiteToken } from '../runtime/temporal-credentials.ts';
@@ -83,8 +84,16 @@ const controlKey = newSigningKey('control-1');
 const siteKey = newSigningKey(`site-${SITE}-1`);
 const jwksPath = join(dir, 'jwks.json');
 writeJwks(jwksPath, [controlKey, siteKey]);
-const [temporal, authorized, postgres, kube] = await Promise.all([
-  startTemporal(logDir),
+const [open, authorized, postgres, kube] = await Promise.all([
+  MODES.includes('open')
+    ? startAuthorizedTemporal({
+        dir: join(dir, 'open'),
+        jwksUri: `file://${jwksPath}`,
+        refreshSeconds: 60,
+        logFile: join(logDir, 'open-temporal.log'),
+        authorization: false,
+      })
+    : undefined,
   MODES.includes('isolated')
     ? startAuthorizedTemporal({
         dir: join(dir, 'authorized'),
@@ -100,7 +109,7 @@ const [temporal, authorized, postgres, kube] = await Promise.all([
 ]);
 const stopAll = async () => {
   await kube.stop({ removeData: true });
-  temporal.process.kill('SIGTERM');
+  await open?.stop();
   await authorized?.stop();
   postgres.process.kill('SIGTERM');
 };
@@ -108,7 +117,7 @@ const stopAll = async () => {
 /** How each process reaches Temporal in a mode: its own credential when isolated. */
 const link = (mode: Mode, holder: 'control' | 'site') =>
   mode === 'open'
-    ? { address: temporal.address }
+    ? { address: open?.address ?? '' }
     : {
         address: authorized?.address ?? '',
         tls: { serverRootCACertificate: ca.ca },
@@ -124,7 +133,7 @@ try {
     await registerNamespaces(admin, [namespace]);
     await admin.close();
   }
-  {
+  if (open) {
     const dev = await Connection.connect(link('open', 'control'));
     await registerNamespaces(dev, [namespace]);
     await dev.close();
@@ -237,7 +246,7 @@ try {
     });
     const planMs = performance.now() - t0;
     console.log(
-      `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, ${mode === 'isolated' ? 'isolated (authorization, TLS, encrypted payloads)' : 'open (dev server, payloads in clear)'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
+      `${CLUSTERS} clusters on ${SERVERS} API servers, maxParallel ${PARALLEL}, ${mode === 'isolated' ? 'isolated (authorization, TLS, encrypted payloads)' : 'open (no authorization, no TLS, payloads in clear)'}; run ${started.runId}, waves ${started.waves.join(' + ')}, planned and started in ${planMs.toFixed(0)} ms`,
     );
 
     let progress: DeployProgress | undefined;

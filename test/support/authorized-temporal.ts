@@ -35,6 +35,8 @@ export const startAuthorizedTemporal = async (opts: {
   nexusCallers?: string;
   /** Serve the frontend over TLS with this CA's server certificate (sandbox/dev-ca.ts). */
   tls?: DevCa;
+  /** false: check no credential (the same server and storage, to measure what checking costs). */
+  authorization?: boolean;
 }): Promise<AuthorizedTemporal> => {
   mkdirSync(opts.dir, { recursive: true });
   const [free, http, internal, internalHttp, history, matching, worker, ...membership] = await Promise.all(
@@ -80,15 +82,19 @@ export const startAuthorizedTemporal = async (opts: {
             },
           }
         : {}),
-      authorization: {
-        authorizer: 'default',
-        claimMapper: 'default',
-        permissionsClaimName: 'permissions',
-        jwtKeyProvider: {
-          keySourceURIs: [opts.jwksUri],
-          refreshInterval: `${opts.refreshSeconds}s`,
-        },
-      },
+      ...(opts.authorization === false
+        ? {}
+        : {
+            authorization: {
+              authorizer: 'default',
+              claimMapper: 'default',
+              permissionsClaimName: 'permissions',
+              jwtKeyProvider: {
+                keySourceURIs: [opts.jwksUri],
+                refreshInterval: `${opts.refreshSeconds}s`,
+              },
+            },
+          }),
     },
     services: {
       frontend: service(grpc, membership[0], { httpPort: http }),

@@ -21,7 +21,7 @@ import (
 // other decision is the default authorizer's.
 //
 // Rules come from DROVER_NEXUS_CALLERS: semicolon-separated `ENDPOINT_GLOB=NS[,NS…]`, e.g.
-// `drover-site-*=drover-control`. An endpoint no rule matches may be called from anywhere.
+// `drover-site-*=drover` (control namespace `drover`). An endpoint no rule matches may be called from anywhere.
 type nexusCallerRule struct {
 	endpoints string
 	callers   []string
