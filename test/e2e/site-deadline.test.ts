@@ -160,8 +160,7 @@ describe('a site that is offline during a rollout', () => {
     // Back means its sub-manager polls again (a cold start on a loaded machine takes a while).
     await waitUntil(
       'site B online',
-      async () =>
-        (await api.call<{ status: string }>('GET', `/v1/sites/${siteB}`)).body.status === 'online',
+      async () => (await api.call<{ status: string }>('GET', `/v1/sites/${siteB}`)).body.status === 'online',
       120_000,
     );
     const resumed = await api.call('POST', `/v1/runs/${runId}/resume`, { failed: 'retry' });
