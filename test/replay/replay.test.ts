@@ -9,6 +9,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { encryptedDataConverter, parseKeyring } from '../../runtime/payload-codec.ts';
 import { WORKFLOWS_PATH } from '../../workers/control-worker.ts';
+import { SITE_WORKFLOWS_PATH } from '../../workers/site-worker.ts';
 
 /**
  * Determinism, checked by replay rather than only by lint: every recorded history (real runs,
@@ -42,13 +43,11 @@ const replayable = (json: HistoryJson) => {
     workflowId: started?.workflowId ?? 'replay',
   };
 };
+/** `at-site-*.json` ran in a site's namespace, on the site's workflows; the rest on the control's. */
 const replay = async (name: string, json: HistoryJson) => {
   const { history, workflowId } = replayable(json);
-  await Worker.runReplayHistory(
-    { workflowsPath: WORKFLOWS_PATH, dataConverter, replayName: name },
-    history,
-    workflowId,
-  );
+  const workflowsPath = name.startsWith('at-site-') ? SITE_WORKFLOWS_PATH : WORKFLOWS_PATH;
+  await Worker.runReplayHistory({ workflowsPath, dataConverter, replayName: name }, history, workflowId);
 };
 
 try {
@@ -60,7 +59,16 @@ try {
 describe('recorded histories replay on the current workflow code', () => {
   it('has histories of the main run kinds to replay', () => {
     expect(recorded).toEqual(
-      expect.arrayContaining(['bulk-deploy-rolled-back.json', 'deploy-shard.json', 'ping-site.json']),
+      expect.arrayContaining([
+        // From before the site link (activities on the site's queue), and over it (Nexus).
+        'bulk-deploy-rolled-back.json',
+        'deploy-shard.json',
+        'ping-site.json',
+        'linked-bulk-deploy-rolled-back.json',
+        'linked-deploy-shard.json',
+        'linked-ping-site.json',
+        'at-site-batch-deploy.json',
+      ]),
     );
   });
 
@@ -77,5 +85,22 @@ describe('recorded histories replay on the current workflow code', () => {
     };
     scheduled.activityTaskScheduledEventAttributes.activityType.name = 'somethingElse';
     await expect(replay('altered', altered)).rejects.toBeInstanceOf(DeterminismViolationError);
+  }, 60_000);
+
+  it('fails a history whose run asked its site for another operation than the code does', async () => {
+    const altered = readJson('linked-ping-site.json');
+    // The ping went to the site as an activity on its queue, as before the site link.
+    const scheduled = altered.events.find((e) => 'nexusOperationScheduledEventAttributes' in e) as Record<
+      string,
+      unknown
+    >;
+    delete scheduled.nexusOperationScheduledEventAttributes;
+    scheduled.eventType = 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED';
+    scheduled.activityTaskScheduledEventAttributes = {
+      activityId: '2',
+      activityType: { name: 'pingSite' },
+      taskQueue: { name: 'site.local', kind: 'TASK_QUEUE_KIND_NORMAL' },
+    };
+    await expect(replay('altered-linked', altered)).rejects.toBeInstanceOf(DeterminismViolationError);
   }, 60_000);
 });
