@@ -2,9 +2,15 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canConnect } from '../db/database.ts';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import { canConnect, openDatabase } from '../db/database.ts';
+import { createSigningKeyStore } from '../db/signing-keys.ts';
 import { embeddedDatabaseUrl } from '../domain/config.ts';
 import { loadKeyring } from '../runtime/payload-codec.ts';
+import { signControlToken } from '../runtime/temporal-credentials.ts';
+import { ensureDevCa } from '../sandbox/dev-ca.ts';
+import { buildDroverTemporal, portsFrom, writeTemporalAuthzConfig } from '../sandbox/temporal-authz.ts';
 import { Supervisor, waitFor } from './supervisor.ts';
 
 /**
@@ -12,6 +18,11 @@ import { Supervisor, waitFor } from './supervisor.ts';
  * Temporal dev server, embedded database, API, control worker, and the sandbox sub-manager
  * of site `local`. State lives under DROVER_HOME, so a second `make up` picks up where the
  * first left off. Ctrl-C stops everything.
+ *
+ * `DROVER_UP_ISOLATED=1 make up`: the same on drover's Temporal server with authorization on
+ * (tools/temporal-authz) and TLS from a local CA on every Temporal link: the API and the
+ * control worker hold a credential the control plane signs with its own key, site `local` is
+ * enrolled through the API and its sub-manager holds only the credential that returns.
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
 const home = resolve(process.env.DROVER_HOME ?? `${root}/.drover`);
@@ -29,6 +40,8 @@ const sandboxBasePort = Number(process.env.DROVER_SANDBOX_BASE_PORT ?? 16440);
 const sandboxClouds = process.env.DROVER_SANDBOX_CLOUDS !== '0';
 const sandboxCloudsPort = Number(process.env.DROVER_SANDBOX_CLOUDS_BASE_PORT ?? 16480);
 const node = process.execPath;
+const isolated = process.env.DROVER_UP_ISOLATED === '1' && !externalTemporal;
+const controlNamespace = process.env.DROVER_TEMPORAL_NAMESPACE ?? 'default';
 
 await mkdir(`${home}/logs`, { recursive: true });
 await mkdir(`${home}/run`, { recursive: true });
@@ -68,7 +81,10 @@ process.on('SIGTERM', () => void stop(0));
 const payloadKeys = process.env.DROVER_PAYLOAD_KEYS ?? `${home}/payload-keys.json`;
 await loadKeyring(payloadKeys, { create: true });
 
+// Isolated: a local CA for TLS on every Temporal link, made (once) before anything dials.
+const ca = isolated ? ensureDevCa(`${home}/ca`) : undefined;
 const sharedEnv = {
+  ...(ca ? { DROVER_TEMPORAL_TLS_CA: ca.caPath } : {}),
   DROVER_HOME: home,
   DROVER_PAYLOAD_KEYS: payloadKeys,
   DROVER_TEMPORAL_ADDRESS: temporalAddress,
@@ -79,8 +95,67 @@ const sharedEnv = {
 };
 const nodeArgs = ['--disable-warning=ExperimentalWarning'];
 
+/**
+ * drover's Temporal server with authorization on, reading the JWKS the API serves. Started
+ * after the API (whose keys it must find); registers the control namespace, then gives the
+ * control plane's credential, signed with its key from the database.
+ */
+const startAuthorizingTemporal = async (apiUrl: string, databaseUrl: string): Promise<string> => {
+  console.log('building drover-temporal (the first time takes minutes)…');
+  const binary = buildDroverTemporal(root);
+  const { configPath } = writeTemporalAuthzConfig({
+    dir: `${home}/temporal-authz`,
+    jwksUri: `${apiUrl}/.well-known/jwks.json`,
+    refreshSeconds: 10,
+    ports: portsFrom(temporalPort),
+    tls: ca,
+  });
+  supervisor.add({
+    name: 'temporal',
+    command: binary,
+    args: ['--config', configPath],
+    env: { DROVER_NEXUS_CALLERS: `${controlNamespace}-site-*=${controlNamespace}` },
+    logFile: `${home}/logs/temporal.log`,
+    pidFile: `${home}/run/temporal.pid`,
+  });
+  await waitFor('temporal', () => portOpen('127.0.0.1', temporalPort), 90_000);
+  const db = await openDatabase(databaseUrl);
+  const token = signControlToken(await createSigningKeyStore(db).controlKey(), { ttlSeconds: 30 * 86_400 });
+  await db.close();
+  const connection = await Connection.connect({
+    address: temporalAddress,
+    apiKey: token,
+    tls: { serverRootCACertificate: ca?.ca ?? Buffer.alloc(0) },
+  });
+  await connection.workflowService
+    .registerNamespace({ namespace: controlNamespace, workflowExecutionRetentionPeriod: msToTs('7 days') })
+    .catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 6) throw err; // a second `make up`: it exists
+    });
+  await waitFor('control namespace', async () =>
+    connection.workflowService.describeNamespace({ namespace: controlNamespace }).then(
+      () => true,
+      () => false,
+    ),
+  );
+  await connection.close();
+  return token;
+};
+
+/** Site `local`'s credential, from its enrollment (each `make up` enrolls again: a new key). */
+const enrollLocal = async (apiUrl: string): Promise<string> => {
+  const admin = (await readFile(`${home}/admin.token`, 'utf8')).trim();
+  const res = await fetch(`${apiUrl}/v1/sites/local/enroll`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ description: 'sandbox site on this machine' }),
+  });
+  if (res.status !== 201) throw new Error(`enrolling site local: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { temporalToken: string }).temporalToken;
+};
+
 try {
-  if (!externalTemporal) {
+  if (!externalTemporal && !isolated) {
     supervisor.add({
       name: 'temporal',
       command: temporalBin,
@@ -120,11 +195,33 @@ try {
     await waitFor('embedded database', () => canConnect(embeddedDatabaseUrl(home)), 60_000);
   }
 
+  const apiUrl = `http://${apiHost}:${apiPort}`;
+  let controlToken: string | undefined;
+  if (isolated) {
+    // The API first, without a Temporal credential yet: the server reads its keys from it. It
+    // is started again below, with the control plane's credential.
+    const bootstrap = supervisor.add({
+      name: 'api-keys',
+      command: node,
+      args: [...nodeArgs, `${root}/api/server.ts`],
+      env: { ...sharedEnv, DROVER_API_HOST: apiHost, DROVER_API_PORT: String(apiPort) },
+      logFile: `${home}/logs/api-keys.log`,
+      pidFile: `${home}/run/api-keys.pid`,
+    });
+    await waitFor(
+      'api keys',
+      async () => (await fetch(`${apiUrl}/.well-known/jwks.json`).catch(() => null))?.ok === true,
+      90_000,
+    );
+    controlToken = await startAuthorizingTemporal(apiUrl, externalDb ?? embeddedDatabaseUrl(home));
+    await bootstrap.stop();
+  }
+  const controlEnv = { ...sharedEnv, ...(controlToken ? { DROVER_TEMPORAL_TOKEN: controlToken } : {}) };
   supervisor.add({
     name: 'api',
     command: node,
     args: [...nodeArgs, `${root}/api/server.ts`],
-    env: { ...sharedEnv, DROVER_API_HOST: apiHost, DROVER_API_PORT: String(apiPort) },
+    env: { ...controlEnv, DROVER_API_HOST: apiHost, DROVER_API_PORT: String(apiPort) },
     logFile: `${home}/logs/api.log`,
     pidFile: `${home}/run/api.pid`,
     echo: process.env.DROVER_UP_QUIET !== '1',
@@ -133,7 +230,7 @@ try {
     name: 'control-worker',
     command: node,
     args: [...nodeArgs, `${root}/workers/main.ts`],
-    env: sharedEnv,
+    env: controlEnv,
     logFile: `${home}/logs/control-worker.log`,
     pidFile: `${home}/run/control-worker.pid`,
   });
@@ -192,12 +289,15 @@ try {
     localClouds = cloudsFile;
   }
 
+  await waitFor('api', async () => (await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok === true, 90_000);
+  const siteToken = isolated ? await enrollLocal(apiUrl) : undefined;
   supervisor.add({
     name: 'site/local',
     command: node,
     args: [...nodeArgs, `${root}/sub-manager/main.ts`],
     env: {
       ...sharedEnv,
+      ...(siteToken ? { DROVER_TEMPORAL_TOKEN: siteToken } : {}),
       DROVER_SITE: 'local',
       DROVER_SITE_DESCRIPTION: 'sandbox site on this machine',
       ...(localKubeconfig ? { DROVER_KUBECONFIG: localKubeconfig } : {}),
@@ -207,8 +307,6 @@ try {
     pidFile: `${home}/run/sub-manager-local.pid`,
   });
 
-  const apiUrl = `http://${apiHost}:${apiPort}`;
-  await waitFor('api', async () => (await fetch(`${apiUrl}/readyz`)).ok, 90_000);
   const token = (
     await readFile(`${home}/admin.token`, 'utf8').catch(() => '(set by DROVER_ADMIN_TOKEN)')
   ).trim();
@@ -220,7 +318,9 @@ try {
       `  API docs     ${apiUrl}/docs`,
       externalTemporal
         ? `  Temporal     ${externalTemporal}`
-        : `  Temporal UI  http://127.0.0.1:${temporalUiPort}`,
+        : isolated
+          ? `  Temporal     ${temporalAddress} (authorization on, TLS: CA ${ca?.caPath}); site local holds only its enrollment's credential`
+          : `  Temporal UI  http://127.0.0.1:${temporalUiPort}`,
       `  admin token  ${token}   (also in ${home}/admin.token)`,
       `  logs         ${home}/logs/`,
       ...(localKubeconfig

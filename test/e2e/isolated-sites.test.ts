@@ -7,23 +7,16 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { buildApp, type App } from '../../api/app.ts';
-import { createTokenStore } from '../../api/auth.ts';
+import type { App } from '../../api/app.ts';
 import type { Cluster } from '../../api/routes/clusters.ts';
 import type { Db } from '../../db/database.ts';
-import { createSigningKeyStore } from '../../db/signing-keys.ts';
 import type { DeployProgress } from '../../domain/deployments.ts';
 import { siteNamespace } from '../../domain/site-link.ts';
 import { siteTaskQueue, CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import { createKubeClient } from '../../kube/client.ts';
-import { signControlToken } from '../../runtime/temporal-credentials.ts';
 import { ensureDevCa } from '../../sandbox/dev-ca.ts';
 import { startKubeEnv, type KubeCluster, type KubeEnv } from '../../sandbox/kube-env.ts';
-import {
-  registerNamespaces,
-  startAuthorizedTemporal,
-  type AuthorizedTemporal,
-} from '../support/authorized-temporal.ts';
+import { startControlPlane, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
 import { deployActivityCompletions, siteKubeconfig, type RunView } from '../support/drover.ts';
 import {
   freshPostgres,
@@ -34,7 +27,6 @@ import {
   uniq,
   waitUntil,
 } from '../support/env.ts';
-import { freePort } from '../support/services.ts';
 import { attempt, credentialAccepted } from '../support/site-work.ts';
 
 /**
@@ -80,6 +72,7 @@ let temporal: AuthorizedTemporal;
 let control: Connection;
 let kube: KubeEnv;
 let controlToken: string;
+let plane: Awaited<ReturnType<typeof startControlPlane>>;
 const processes = new Map<string, ChildProcess>();
 const siteTokens: string[] = [];
 
@@ -153,32 +146,16 @@ beforeAll(async () => {
   writeFileSync(join(dir, `${siteB}.yaml`), siteKubeconfig([entry('b1', b1)]));
 
   ({ db, url: databaseUrl } = await freshPostgres());
-  controlToken = signControlToken(await createSigningKeyStore(db).controlKey(), { ttlSeconds: 3600 });
-  const apiPort = await freePort();
-  const temporalPort = await freePort();
-  control = Connection.lazy({
-    address: `127.0.0.1:${temporalPort}`,
-    apiKey: controlToken,
-    tls: { serverRootCACertificate: ca.ca },
-  });
-  app = await buildApp({
+  plane = await startControlPlane({
     db,
-    temporal: new Client({ connection: control, namespace: NS, dataConverter: testDataConverter() }),
-    siteOfflineAfterMs: 30_000,
-    logger: false,
-  });
-  await app.listen({ host: '127.0.0.1', port: apiPort });
-  admin = (await createTokenStore(db).ensureAdmin()) ?? '';
-  temporal = await startAuthorizedTemporal({
+    namespace: NS,
     dir: join(dir, 'temporal'),
-    jwksUri: `http://127.0.0.1:${apiPort}/.well-known/jwks.json`,
-    refreshSeconds: REFRESH_SECONDS,
     logFile: join(logDir(), `authorized-temporal-isolated-${id}.log`),
-    grpcPort: temporalPort,
+    refreshSeconds: REFRESH_SECONDS,
     nexusCallers: `${NS}-site-*=${NS}`,
     tls: ca,
   });
-  await registerNamespaces(control, [NS]);
+  ({ app, admin, control, controlToken, temporal } = plane);
   processes.set(
     'control',
     startDroverProcess('workers/main.ts', `isolated-control-${id}`, {
@@ -190,9 +167,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...processes.values()].map((p) => stopProcess(p)));
-  await app?.close();
-  await control?.close().catch(() => undefined);
-  await temporal?.stop();
+  await plane?.stop();
   await db?.close();
   await kube?.stop({ removeData: true });
 });

@@ -4,18 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { buildApp, type App } from '../../api/app.ts';
-import { createTokenStore } from '../../api/auth.ts';
+import type { App } from '../../api/app.ts';
 import type { Db } from '../../db/database.ts';
-import { createSigningKeyStore } from '../../db/signing-keys.ts';
-import { signControlToken } from '../../runtime/temporal-credentials.ts';
-import {
-  registerNamespaces,
-  startAuthorizedTemporal,
-  type AuthorizedTemporal,
-} from '../support/authorized-temporal.ts';
-import { freshPostgres, logDir, testDataConverter, uniq, waitUntil } from '../support/env.ts';
-import { freePort } from '../support/services.ts';
+import { startControlPlane, type AuthorizedTemporal } from '../support/authorized-temporal.ts';
+import { freshPostgres, logDir, uniq, waitUntil } from '../support/env.ts';
 import {
   attempt,
   CONTROL,
@@ -36,6 +28,7 @@ const site = `enr-${uniq()}`;
 const REFRESH_SECONDS = 2;
 const dir = mkdtempSync(join(tmpdir(), 'drover-site-enrollment-'));
 let db: Db;
+let plane: Awaited<ReturnType<typeof startControlPlane>>;
 let app: App;
 let admin: string;
 let temporal: AuthorizedTemporal;
@@ -58,35 +51,18 @@ beforeAll(async () => {
     // Already installed in this jest worker.
   }
   ({ db } = await freshPostgres());
-  // The control plane's own Temporal credential, from its key (made on first use).
-  const controlKey = await createSigningKeyStore(db).controlKey();
-  const token = signControlToken(controlKey, { ttlSeconds: 3600 });
-  const apiPort = await freePort();
-  const temporalPort = await freePort();
-  control = Connection.lazy({ address: `127.0.0.1:${temporalPort}`, apiKey: token, tls: false });
-  app = await buildApp({
+  plane = await startControlPlane({
     db,
-    temporal: new Client({ connection: control, namespace: CONTROL, dataConverter: testDataConverter() }),
-    siteOfflineAfterMs: 30_000,
-    logger: false,
-  });
-  await app.listen({ host: '127.0.0.1', port: apiPort });
-  admin = (await createTokenStore(db).ensureAdmin()) ?? '';
-  temporal = await startAuthorizedTemporal({
+    namespace: CONTROL,
     dir: join(dir, 'temporal'),
-    jwksUri: `http://127.0.0.1:${apiPort}/.well-known/jwks.json`,
-    refreshSeconds: REFRESH_SECONDS,
     logFile: join(logDir(), `authorized-temporal-${site}.log`),
-    grpcPort: temporalPort,
+    refreshSeconds: REFRESH_SECONDS,
   });
-  // The control plane's namespace, where enrollment starts the site's check-in.
-  await registerNamespaces(control, [CONTROL]);
+  ({ app, admin, control, temporal } = plane);
 }, 180_000);
 
 afterAll(async () => {
-  await app?.close();
-  await control?.close().catch(() => undefined);
-  await temporal?.stop();
+  await plane?.stop();
   await db?.close();
 });
 

@@ -1,28 +1,28 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Connection } from '@temporalio/client';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { stringify } from 'yaml';
-import { jwksDocument, publicJwk, type SigningKey } from '../../runtime/temporal-credentials.ts';
+import { buildApp, type App } from '../../api/app.ts';
+import { createTokenStore } from '../../api/auth.ts';
+import type { Db } from '../../db/database.ts';
+import { createSigningKeyStore } from '../../db/signing-keys.ts';
+import {
+  jwksDocument,
+  publicJwk,
+  signControlToken,
+  type SigningKey,
+} from '../../runtime/temporal-credentials.ts';
 import type { DevCa } from '../../sandbox/dev-ca.ts';
+import { buildDroverTemporal, writeTemporalAuthzConfig } from '../../sandbox/temporal-authz.ts';
+import { repoRoot, testDataConverter } from './env.ts';
 import { freePort, spawnGuarded, temporalServing, waitUntil } from './services.ts';
 
 /**
- * A real Temporal server with authorization on (tools/temporal-authz: the server's own JWT
- * claim mapper and default authorizer), on SQLite in `dir`. It trusts the signing keys of the
- * JWKS at `jwksUri` (drover's API, or a file) and re-reads it every `refreshSeconds`. Health
- * checks need no token; everything else does.
+ * A real Temporal server with authorization on (sandbox/temporal-authz.ts), on SQLite in `dir`,
+ * on free ports. It trusts the signing keys of the JWKS at `jwksUri` (drover's API, or a file)
+ * and re-reads it every `refreshSeconds`. Health checks need no token; everything else does.
  */
 export type AuthorizedTemporal = { address: string; process: ChildProcess; stop: () => Promise<void> };
-
-export const droverTemporalBinary = (): string => {
-  const built = spawnSync('tools/build-go-tool.sh', ['temporal-authz', 'drover-temporal'], {
-    encoding: 'utf8',
-  });
-  if (built.status !== 0) throw new Error(`building drover-temporal failed: ${built.stderr}`);
-  return built.stdout.trim().split('\n').pop() ?? '';
-};
 
 export const startAuthorizedTemporal = async (opts: {
   dir: string;
@@ -38,98 +38,29 @@ export const startAuthorizedTemporal = async (opts: {
   /** false: check no credential (the same server and storage, to measure what checking costs). */
   authorization?: boolean;
 }): Promise<AuthorizedTemporal> => {
-  mkdirSync(opts.dir, { recursive: true });
-  const [free, http, internal, internalHttp, history, matching, worker, ...membership] = await Promise.all(
-    Array.from({ length: 12 }, () => freePort()),
-  );
-  const grpc = opts.grpcPort ?? free;
-  const service = (grpcPort: number | undefined, membershipPort: number | undefined, extra = {}) => ({
-    rpc: { grpcPort, membershipPort, bindOnIP: '127.0.0.1', ...extra },
+  const [free, http, internal, internalHttp, history, matching, worker, m0, m1, m2, m3, m4] =
+    await Promise.all(Array.from({ length: 12 }, () => freePort()));
+  const { configPath, address } = writeTemporalAuthzConfig({
+    dir: opts.dir,
+    jwksUri: opts.jwksUri,
+    refreshSeconds: opts.refreshSeconds,
+    tls: opts.tls,
+    ...(opts.authorization === undefined ? {} : { authorization: opts.authorization }),
+    ports: {
+      grpc: opts.grpcPort ?? (free as number),
+      http: http as number,
+      internal: internal as number,
+      internalHttp: internalHttp as number,
+      history: history as number,
+      matching: matching as number,
+      worker: worker as number,
+      membership: [m0, m1, m2, m3, m4] as [number, number, number, number, number],
+    },
   });
-  const sqlite = {
-    pluginName: 'sqlite',
-    databaseName: join(opts.dir, 'temporal.db'),
-    connectAddr: 'localhost',
-    connectProtocol: 'tcp',
-    connectAttributes: { mode: 'rwc', _journal_mode: 'WAL' },
-    maxConns: 1,
-    maxIdleConns: 1,
-    maxConnLifetime: '1h',
-  };
-  const config = {
-    log: { stdout: true, level: 'warn' },
-    persistence: {
-      defaultStore: 'sqlite',
-      visibilityStore: 'sqlite',
-      numHistoryShards: 1,
-      datastores: { sqlite: { sql: sqlite } },
-    },
-    global: {
-      membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' },
-      ...(opts.tls
-        ? {
-            tls: {
-              frontend: {
-                server: { certFile: opts.tls.certPath, keyFile: opts.tls.keyPath, requireClientAuth: false },
-                client: { rootCaFiles: [opts.tls.caPath], serverName: '127.0.0.1' },
-              },
-              // Between the server's own services too: its calls to the internal frontend
-              // (Nexus dispatch among them) use the internode settings.
-              internode: {
-                server: { certFile: opts.tls.certPath, keyFile: opts.tls.keyPath, requireClientAuth: false },
-                client: { rootCaFiles: [opts.tls.caPath], serverName: '127.0.0.1' },
-              },
-            },
-          }
-        : {}),
-      ...(opts.authorization === false
-        ? {}
-        : {
-            authorization: {
-              authorizer: 'default',
-              claimMapper: 'default',
-              permissionsClaimName: 'permissions',
-              jwtKeyProvider: {
-                keySourceURIs: [opts.jwksUri],
-                refreshInterval: `${opts.refreshSeconds}s`,
-              },
-            },
-          }),
-    },
-    services: {
-      frontend: service(grpc, membership[0], { httpPort: http }),
-      // The server calls Nexus endpoints through the internal frontend's HTTP port.
-      'internal-frontend': service(internal, membership[1], { httpPort: internalHttp }),
-      history: service(history, membership[2]),
-      matching: service(matching, membership[3]),
-      worker: service(worker, membership[4]),
-    },
-    clusterMetadata: {
-      enableGlobalNamespace: false,
-      failoverVersionIncrement: 10,
-      masterClusterName: 'active',
-      currentClusterName: 'active',
-      clusterInformation: {
-        active: {
-          enabled: true,
-          initialFailoverVersion: 1,
-          rpcName: 'frontend',
-          rpcAddress: `127.0.0.1:${grpc}`,
-          httpAddress: `127.0.0.1:${http}`,
-        },
-      },
-    },
-    dcRedirectionPolicy: { policy: 'noop' },
-    archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } },
-    namespaceDefaults: { archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } } },
-  };
-  const configPath = join(opts.dir, 'temporal.yaml');
-  writeFileSync(configPath, stringify(config));
-  const child = spawnGuarded(droverTemporalBinary(), ['--config', configPath], {
+  const child = spawnGuarded(buildDroverTemporal(repoRoot), ['--config', configPath], {
     logFile: opts.logFile,
     env: { ...process.env, ...(opts.nexusCallers ? { DROVER_NEXUS_CALLERS: opts.nexusCallers } : {}) },
   });
-  const address = `127.0.0.1:${grpc}`;
   let exited = false;
   child.once('exit', () => (exited = true));
   await waitUntil(
@@ -150,6 +81,67 @@ export const startAuthorizedTemporal = async (opts: {
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
       }),
+  };
+};
+
+/**
+ * The control plane on an authorizing Temporal, as a deployment runs it: the API (in this
+ * process, listening, so the server can read its JWKS) holds the control plane's credential,
+ * signed with its key from the database; the server starts once the API serves its keys; the
+ * control namespace is registered.
+ */
+export const startControlPlane = async (opts: {
+  db: Db;
+  namespace: string;
+  dir: string;
+  logFile: string;
+  refreshSeconds: number;
+  nexusCallers?: string;
+  tls?: DevCa;
+}) => {
+  const controlToken = signControlToken(await createSigningKeyStore(opts.db).controlKey(), {
+    ttlSeconds: 3600,
+  });
+  const apiPort = await freePort();
+  const temporalPort = await freePort();
+  const control = Connection.lazy({
+    address: `127.0.0.1:${temporalPort}`,
+    apiKey: controlToken,
+    tls: opts.tls ? { serverRootCACertificate: opts.tls.ca } : false,
+  });
+  const app: App = await buildApp({
+    db: opts.db,
+    temporal: new Client({
+      connection: control,
+      namespace: opts.namespace,
+      dataConverter: testDataConverter(),
+    }),
+    siteOfflineAfterMs: 30_000,
+    logger: false,
+  });
+  await app.listen({ host: '127.0.0.1', port: apiPort });
+  const admin = (await createTokenStore(opts.db).ensureAdmin()) ?? '';
+  const temporal = await startAuthorizedTemporal({
+    dir: opts.dir,
+    jwksUri: `http://127.0.0.1:${apiPort}/.well-known/jwks.json`,
+    refreshSeconds: opts.refreshSeconds,
+    logFile: opts.logFile,
+    grpcPort: temporalPort,
+    ...(opts.nexusCallers ? { nexusCallers: opts.nexusCallers } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+  });
+  await registerNamespaces(control, [opts.namespace]);
+  return {
+    app,
+    admin,
+    control,
+    controlToken,
+    temporal,
+    stop: async () => {
+      await app.close();
+      await control.close().catch(() => undefined);
+      await temporal.stop();
+    },
   };
 };
 
