@@ -4,8 +4,10 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import { siteEndpoint, siteNamespace } from '../domain/site-link.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
 
-/** gRPC status of registering what exists. */
+/** gRPC statuses: registering what exists; a call this credential or server does not allow. */
 const ALREADY_EXISTS = 6;
+const PERMISSION_DENIED = 7;
+const UNIMPLEMENTED = 12;
 const RETENTION = '7 days';
 /** A namespace just registered is served once the frontend's namespace cache has it. */
 const SERVED_WITHIN_MS = 60_000;
@@ -15,8 +17,9 @@ export type SiteLink = { namespace: string; endpoint: string; taskQueue: string 
 /**
  * Makes a site's namespace and its Nexus endpoint (target: that namespace and the site's
  * queue), if they are not there yet, and waits until the namespace is served. Idempotent:
- * enrollment calls it, and so does a sub-manager on the shared credential of a setup without
- * authorization; under authorization only the control plane may (cluster admin).
+ * enrollment calls it, the control plane before it first calls a site, and a sub-manager on a
+ * server without authorization; under authorization only the control plane may (cluster admin).
+ * Where they are made by other means (Temporal Cloud), it finds the namespace and goes on.
  */
 export const ensureSiteLink = async (
   connection: Pick<Connection, 'workflowService' | 'operatorService'>,
@@ -28,16 +31,21 @@ export const ensureSiteLink = async (
     endpoint: siteEndpoint(controlNamespace, site),
     taskQueue: siteTaskQueue(site),
   };
-  const unlessExists = (err: unknown) => {
-    if ((err as { code?: number }).code !== ALREADY_EXISTS) throw err;
-  };
+  const code = (err: unknown) => (err as { code?: number }).code;
   await connection.workflowService
     .registerNamespace({
       namespace: link.namespace,
       description: `drover site ${site}: this site's work only`,
       workflowExecutionRetentionPeriod: msToTs(RETENTION),
     })
-    .catch(unlessExists);
+    .catch(async (err: unknown) => {
+      if (code(err) === ALREADY_EXISTS) return;
+      // Made elsewhere (Temporal Cloud, an operator), where registering is not ours to do: it
+      // will do if it is there.
+      await connection.workflowService.describeNamespace({ namespace: link.namespace }).catch(() => {
+        throw err;
+      });
+    });
   for (const deadline = Date.now() + SERVED_WITHIN_MS; ;) {
     try {
       await connection.workflowService.describeNamespace({ namespace: link.namespace });
@@ -54,6 +62,10 @@ export const ensureSiteLink = async (
         target: { worker: { namespace: link.namespace, taskQueue: link.taskQueue } },
       },
     })
-    .catch(unlessExists);
+    .catch((err: unknown) => {
+      // Made elsewhere, as above: there the endpoint API is not ours to call (a missing endpoint
+      // shows as site steps that never start, and in the control worker's log).
+      if (![ALREADY_EXISTS, PERMISSION_DENIED, UNIMPLEMENTED].includes(code(err) ?? -1)) throw err;
+    });
   return link;
 };
