@@ -10,8 +10,8 @@ import type { CloudName } from './clouds.ts';
  *
  * Stripped objects travel from the source site to the target site through the workflow (the
  * only channel between sites), so an export is capped at MAX_EXPORT_BYTES: more is refused
- * with an error that says how to narrow it. Secrets stay behind unless asked for, since they
- * would then sit in the workflow's history.
+ * with an error that says how to narrow it. Secrets stay behind unless asked for: they would
+ * then sit in the workflow's history (encrypted, but readable to whoever holds the keys).
  */
 
 /** What one export may carry through the workflow (Temporal refuses payloads over 2 MiB). */

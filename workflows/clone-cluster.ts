@@ -205,7 +205,7 @@ export async function cloneClusterWorkflow(input: CloneClusterInput): Promise<Cl
 const SECRETS_IN_HISTORY = {
   field: 'workloads.includeSecrets',
   message:
-    "Secrets are migrated: their values travel through this clone's workflow and stay readable in its Temporal history (and anywhere that history is exported) until the namespace's retention removes it; leave includeSecrets off and recreate Secrets on the clone from their source of truth unless that is acceptable",
+    "Secrets are migrated: their values travel through this clone's workflow, encrypted, and stay in its Temporal history until the namespace's retention removes it, readable by whoever holds the payload keys (admins through /v1/codec); leave includeSecrets off and recreate Secrets on the clone from their source of truth unless that is acceptable",
 };
 
 const problem = (index: number, field: string, message: string, type: PlanProblem['type']): PlanProblem => ({

@@ -18,10 +18,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import type { Cluster } from '../../api/routes/clusters.ts';
 import { createCloudAccounts } from '../../clouds/accounts.ts';
 import { cloudProviderFactories } from '../../clouds/factories.ts';
 import { createSiteStore } from '../../db/sites.ts';
+import { siteNamespace } from '../../domain/site-link.ts';
 import { CLONED_FROM_LABEL, type ClonePlan, type CloneRunProgress } from '../../domain/clones.ts';
 import { applyManifests } from '../../kube/apply.ts';
 import { createKubeClient, type KubeClient } from '../../kube/client.ts';
@@ -30,13 +33,14 @@ import { startSandboxClouds, type SandboxClouds } from '../../sandbox/clouds/fle
 import type { CreateClusterProgress } from '../../workflows/create-cluster.ts';
 import { EKS_EXTRAS, FAST_SANDBOX } from '../support/clouds.ts';
 import {
+  decodedHistoryText,
   startApi,
   startWorkers,
   type ApiHarness,
   type InProcessWorkers,
   type RunView,
 } from '../support/drover.ts';
-import { repoRoot, uniq, waitUntil } from '../support/env.ts';
+import { repoRoot, testDataConverter, testNamespace, uniq, waitUntil } from '../support/env.ts';
 import { freePort } from '../support/services.ts';
 
 const key = uniq();
@@ -432,6 +436,93 @@ describe('single clone', () => {
     expect(badSelector.body.error.field).toMatch(/^body\.source\.selector/);
     expect(eks.all()).toHaveLength(4);
   }, 120_000);
+});
+
+describe('a clone that takes Secrets', () => {
+  it('migrates them, and no raw history in any namespace holds their value', async () => {
+    const since = new Date();
+    const dev = sources.find((s) => s.env === 'dev') as (typeof sources)[number];
+    const value = `clone-secret-${key}-never-in-history`;
+    await applyManifests(
+      adminClient(eks, 'us-east-1', dev.name),
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: shop-db, namespace: shop }\nstringData: { password: ${value} }\n`,
+      { fieldManager: 'kubectl-client-side-apply' },
+    );
+    const name = `secrets-${key}`;
+    const started = await api.call<{ runId: string }>('POST', '/v1/clones', {
+      source: { clusterId: dev.id },
+      target: { site: targetSite, account: 'sandbox-gke', location: 'us-east4', name },
+      workloads: { namespaces: ['shop'], includeSecrets: true },
+    });
+    expect(started.status).toBe(202);
+    // Done, and open for its rollback window.
+    const run = await waitForRun<CloneRunProgress>(
+      started.body.runId,
+      (r) => r.status !== 'running' || ['succeeded', 'paused', 'failed'].includes(r.progress?.phase ?? ''),
+    );
+    expect(run.progress?.phase).toBe('succeeded');
+    const copied = await get<{ data: { password: string } }>(
+      adminClient(gke, 'us-east4', name),
+      '/api/v1/namespaces/shop/secrets/shop-db',
+    );
+    expect(Buffer.from(copied.data.password, 'base64').toString()).toBe(value);
+
+    // Every history since: the clone's run in the control namespace, and both sites' steps
+    // (the export that read the Secret, the import that wrote it) in their own namespaces.
+    const needles = [value, Buffer.from(value).toString('base64')];
+    const namespaces = [
+      testNamespace(),
+      siteNamespace(testNamespace(), sourceSite),
+      siteNamespace(testNamespace(), targetSite),
+    ];
+    let scanned = 0;
+    for (const namespace of namespaces) {
+      const page = await api.temporal.workflowService.listWorkflowExecutions({
+        namespace,
+        query: `StartTime >= '${since.toISOString()}'`,
+        pageSize: 1000,
+      });
+      for (const wf of page.executions ?? []) {
+        const history = await api.temporal.workflowService.getWorkflowExecutionHistory({
+          namespace,
+          execution: wf.execution ?? {},
+          maximumPageSize: 10_000,
+        });
+        const bytes = Buffer.from(
+          proto.temporal.api.history.v1.History.encode(history.history ?? {}).finish(),
+        );
+        scanned++;
+        for (const needle of needles) {
+          expect({ namespace, id: wf.execution?.workflowId, found: bytes.includes(needle) }).toEqual({
+            namespace,
+            id: wf.execution?.workflowId,
+            found: false,
+          });
+        }
+      }
+    }
+    // The run, the source's export step and the target's import step at least.
+    expect(scanned).toBeGreaterThanOrEqual(3);
+    // Decrypted, the target site's history does carry the Secret: the scan looked where it is.
+    const inTarget = new Client({
+      connection: api.temporal.connection,
+      namespace: siteNamespace(testNamespace(), targetSite),
+      dataConverter: testDataConverter(),
+    });
+    const decoded = await Promise.all(
+      (
+        await inTarget.workflowService.listWorkflowExecutions({
+          namespace: inTarget.options.namespace,
+          query: `StartTime >= '${since.toISOString()}'`,
+        })
+      ).executions?.map((wf) => decodedHistoryText(inTarget, wf.execution?.workflowId ?? '')) ?? [],
+    );
+    // (The API server hands the Secret out as `data`, base64.)
+    expect(decoded.some((text) => needles.some((needle) => text.includes(needle)))).toBe(true);
+
+    expect((await api.call('POST', `/v1/runs/${started.body.runId}/rollback`)).status).toBe(200);
+    await waitUntil('the clone to be deleted', () => gke.all().length === 0, 90_000);
+  }, 300_000);
 });
 
 describe('drover clone (the CLI)', () => {

@@ -25,7 +25,7 @@ import { startDroverProcess, stopProcess, uniq, waitUntil } from '../support/env
 const siteA = `sd-a-${uniq()}`;
 const siteB = `sd-b-${uniq()}`;
 const dir = mkdtempSync(join(tmpdir(), 'drover-site-deadline-'));
-const DEADLINE_S = 8;
+const DEADLINE_S = 15;
 let kube: KubeEnv;
 let api: ApiHarness;
 let control: ChildProcess;
@@ -157,12 +157,16 @@ describe('a site that is offline during a rollout', () => {
 
   it('applies them once the site is back and the run is resumed, each exactly once', async () => {
     startSiteB();
-    // Back means its sub-manager polls again (a cold start on a loaded machine takes a while).
+    // Back means its sub-manager polls again (a cold start on a loaded machine takes a while)
+    // and answers over its link: the resumed target must be taken within the deadline.
     await waitUntil(
       'site B online',
       async () => (await api.call<{ status: string }>('GET', `/v1/sites/${siteB}`)).body.status === 'online',
       120_000,
     );
+    const ping = await api.call<{ runId: string }>('POST', `/v1/sites/${siteB}/ping`);
+    expect(ping.status).toBe(202);
+    expect((await api.waitForRun(ping.body.runId, { timeoutMs: 60_000 })).status).toBe('succeeded');
     const resumed = await api.call('POST', `/v1/runs/${runId}/resume`, { failed: 'retry' });
     expect(resumed.status).toBe(200);
     await waitUntil(
