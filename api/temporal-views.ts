@@ -27,8 +27,8 @@ export type SiteLiveness = {
 
 /**
  * Liveness comes from Temporal itself: the pollers it has seen on the site's activity queue, in
- * the site's own namespace, and when each last polled. A worker long-polls continuously, so a gap longer than the server's
- * long-poll interval plus slack means the sub-manager is gone.
+ * the site's own namespace, and when each last polled. A worker long-polls continuously, so a
+ * gap longer than the server's long-poll interval plus slack means the sub-manager is gone.
  */
 export const siteLiveness = async (
   client: Client,

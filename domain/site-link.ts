@@ -59,7 +59,7 @@ export type SiteBatch = {
   options: SiteStepOptions;
   maxParallel: number;
 };
-export type SiteOutcome = { ok: true; result: unknown } | { ok: false; error: string; timedOut?: boolean };
+export type SiteOutcome = { ok: true; result: unknown } | { ok: false; error: string };
 export type SiteBatchResult = { outcomes: SiteOutcome[] };
 
 /**

@@ -35,8 +35,8 @@ const connection = await connectWorkerWithRetry(temporal, logger);
 const control = new Client({ connection, namespace: temporal.namespace, dataConverter });
 const namespace = siteNamespace(temporal.namespace, site);
 // Enrollment made the site's namespace and endpoint; a setup without authorization (the
-// embedded default) has no enrollment, so the site makes them. With a site credential this is
-// refused, and needs not be done.
+// embedded default) has no enrollment, so the site makes them. With a site credential it only
+// finds what enrollment made (making them is refused to it).
 await ensureSiteLink(control.connection, temporal.namespace, site).catch((err: unknown) =>
   logger.debug({ err: (err as Error).message }, 'site link not made here (enrollment makes it)'),
 );

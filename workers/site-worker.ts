@@ -19,7 +19,10 @@ import type { siteStepWorkflow } from '../workflows/site/step.ts';
 
 export const SITE_WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/site/index.ts', import.meta.url));
 
-/** The site's side of the link: each operation runs its step (or batch) as a workflow in the site's namespace. */
+/**
+ * The site's side of the link: each operation runs its step (or batch) as a workflow in the
+ * site's namespace.
+ */
 const siteServiceHandler = () =>
   nexus.serviceHandler(siteService, {
     ...(Object.fromEntries(
