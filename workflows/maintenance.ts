@@ -2,6 +2,7 @@ import {
   continueAsNew,
   defineQuery,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -29,7 +30,7 @@ import {
 } from '../domain/maintenance.ts';
 import { runIdFor } from '../domain/runs.ts';
 import type { ScheduledBy } from '../domain/schedules.ts';
-import { siteSteps } from './site-link.ts';
+import { SITE_LINK_PATCH, siteSteps } from './site-link.ts';
 import { failureMessage } from './cloud-steps.ts';
 import { deleteClusterWorkflow } from './delete-cluster.ts';
 
@@ -128,7 +129,9 @@ const HISTORY_LIMIT = 8_000;
 
 export const maintenanceProgressQuery = defineQuery<MaintenanceReport>('progress');
 
-const control = proxyActivities<MaintenanceActivities & Pick<ControlActivities, 'ensureReleaseServed'>>({
+const control = proxyActivities<
+  MaintenanceActivities & Pick<ControlActivities, 'ensureReleaseServed' | 'publishRelease'>
+>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
@@ -211,6 +214,15 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
         });
         for (const releaseId of new Set(page.items.map((i) => i.releaseId))) {
           await control.ensureReleaseServed({ releaseId });
+        }
+        // Over the site link each site reads the release in its own namespace, where its copy
+        // may have lapsed since the rollout: publish it to every site this page checks.
+        if (patched(SITE_LINK_PATCH)) {
+          const pairs = new Set(page.items.map((i) => `${i.target.site}\n${i.releaseId}`));
+          for (const pair of pairs) {
+            const [site, releaseId] = pair.split('\n') as [string, string];
+            await control.publishRelease({ site, releaseId });
+          }
         }
         const checks = await inParallel(page.items, task.maxParallel, (item) =>
           checkOne(item, task.policy === 'repair'),

@@ -23,6 +23,7 @@ import { createCloudAccounts, type CloudAccounts } from '../../clouds/accounts.t
 import { cloudProviderFactories } from '../../clouds/factories.ts';
 import type { DriftReportRow } from '../../db/maintenance.ts';
 import type { Run } from '../../domain/runs.ts';
+import { siteNamespace } from '../../domain/site-link.ts';
 import { CONTROL_TASK_QUEUE } from '../../domain/task-queues.ts';
 import type { SandboxCloud } from '../../sandbox/clouds/core.ts';
 import { startSandboxClouds, type SandboxClouds } from '../../sandbox/clouds/fleet.ts';
@@ -37,7 +38,7 @@ import {
   type ApiHarness,
   type InProcessWorkers,
 } from '../support/drover.ts';
-import { uniq, waitUntil } from '../support/env.ts';
+import { testNamespace, uniq, waitUntil } from '../support/env.ts';
 
 const run = promisify(execFile);
 const site = `maint-${uniq()}`;
@@ -228,6 +229,40 @@ describe('a rollout started by a schedule', () => {
 
 describe('drift', () => {
   it('reports an object changed behind drover’s back, per cluster, object and field, and changes nothing', async () => {
+    // The site's copy of the release is gone (as it is once it lapsed and retention removed
+    // it): the check publishes it to the site again before the site reads it.
+    const namespace = siteNamespace(testNamespace(), site);
+    const copies = await api.temporal.workflowService.listWorkflowExecutions({
+      namespace,
+      query: `WorkflowId STARTS_WITH 'release:'`,
+    });
+    expect(copies.executions?.length).toBeGreaterThan(0);
+    for (const wf of copies.executions ?? []) {
+      await api.temporal.workflowService.deleteWorkflowExecution({
+        namespace,
+        workflowExecution: { workflowId: wf.execution?.workflowId ?? '' },
+      });
+    }
+    await waitUntil(
+      'the site’s release copies deleted',
+      async () => {
+        for (const wf of copies.executions ?? []) {
+          const gone = await api.temporal.workflowService
+            .describeWorkflowExecution({
+              namespace,
+              execution: { workflowId: wf.execution?.workflowId ?? '' },
+            })
+            .then(
+              () => false,
+              () => true,
+            );
+          if (!gone) return false;
+        }
+        return true;
+      },
+      30_000,
+    );
+
     await kubectl(k(0), [
       'patch',
       'configmap',
