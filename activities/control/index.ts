@@ -52,6 +52,15 @@ export const createControlActivities = ({
   const clusters = createClusterStore(db);
   const releases = createReleaseStore(db);
   const deployTargets = createDeployTargetStore(db);
+  /** A release's content as the sites are given it: parsed objects and overrides. */
+  const served = async (releaseId: string): Promise<ServedRelease> => {
+    const row = await releases.get(releaseId);
+    return {
+      releaseId,
+      objects: parseManifests(row.manifests).map((m) => m.object as unknown as ObjectIdentity),
+      overrides: row.overrides,
+    };
+  };
   /** Sites whose link this process has made or seen. */
   const linked = new Set<string>();
   return classified({
@@ -74,11 +83,8 @@ export const createControlActivities = ({
     async loadRelease(input: {
       releaseId: string;
     }): Promise<{ objects: ObjectIdentity[]; overrides: Override[] }> {
-      const row = await releases.get(input.releaseId);
-      return {
-        objects: parseManifests(row.manifests).map((m) => m.object as unknown as ObjectIdentity),
-        overrides: row.overrides,
-      };
+      const { objects, overrides } = await served(input.releaseId);
+      return { objects, overrides };
     },
 
     /**
@@ -99,12 +105,7 @@ export const createControlActivities = ({
      */
     async publishRelease(input: { releaseId: string; site: string }): Promise<void> {
       if (!temporal) throw new Error('publishRelease needs a Temporal client');
-      const row = await releases.get(input.releaseId);
-      const release: ServedRelease = {
-        releaseId: input.releaseId,
-        objects: parseManifests(row.manifests).map((m) => m.object as unknown as ObjectIdentity),
-        overrides: row.overrides,
-      };
+      const release = await served(input.releaseId);
       const site = new Client({
         connection: temporal.connection,
         namespace: siteNamespace(temporal.options.namespace, input.site),
