@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   createNexusServiceClient,
   isCancellation,
@@ -24,6 +23,7 @@ import {
   type SiteStepOptions,
 } from '../domain/site-link.ts';
 import { siteTaskQueue } from '../domain/task-queues.ts';
+import { stepActivityOptions } from './site/step.ts';
 
 /**
  * How control workflows have a site do work: the one place that knows the link. Each call
@@ -61,17 +61,12 @@ export type StepsOf<T> = {
 /** Before the link moved onto Nexus: an activity on the site's queue in the control namespace. */
 const legacyStep = (site: string, operation: string, options: SiteCallOptions): Step => {
   const activityOptions: ActivityOptions = {
+    ...stepActivityOptions(options),
     taskQueue: siteTaskQueue(site),
-    startToCloseTimeout: options.startToCloseTimeout,
-    ...(options.heartbeatTimeout === undefined ? {} : { heartbeatTimeout: options.heartbeatTimeout }),
     ...(options.scheduleToStartTimeout === undefined
       ? {}
       : { scheduleToStartTimeout: options.scheduleToStartTimeout }),
-    ...(options.retry === undefined ? {} : { retry: options.retry }),
     ...(options.key === undefined ? {} : { activityId: options.key }),
-    ...(options.waitForCancellation
-      ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
-      : {}),
   };
   return proxyActivities<Record<string, Step>>(activityOptions)[operation] as unknown as Step;
 };
@@ -174,18 +169,16 @@ const callSite = async <T>(
   }
 };
 
+/** What travels to the site (the step's own options) apart from how the link carries it. */
+const splitCall = (options: SiteCallOptions) => {
+  const { scheduleToStartTimeout: _s, key, onStarted: _o, ...stepOptions } = options;
+  return { caller: workflowInfo().workflowId, key: key ?? uuid4(), options: stepOptions };
+};
+
 const nexusStep =
   (site: string, operation: SiteOperation, options: SiteCallOptions): Step =>
-  async (...args: never[]) => {
-    const { scheduleToStartTimeout: _s, key, onStarted: _o, ...stepOptions } = options;
-    const step: SiteStep = {
-      caller: workflowInfo().workflowId,
-      key: key ?? uuid4(),
-      args,
-      options: stepOptions,
-    };
-    return callSite(site, operation, step, options);
-  };
+  async (...args: never[]) =>
+    callSite(site, operation, { ...splitCall(options), args }, options);
 
 /**
  * Many steps of one kind at one site in a single operation (workflows/site/batch.ts): each
@@ -198,15 +191,8 @@ export const siteBatch = async (
   inputs: unknown[],
   options: SiteCallOptions & { maxParallel: number },
 ): Promise<SiteBatchResult> => {
-  const { scheduleToStartTimeout: _s, key, onStarted: _o, maxParallel, ...stepOptions } = options;
-  const batch: SiteBatch = {
-    caller: workflowInfo().workflowId,
-    key: key ?? uuid4(),
-    operation,
-    inputs,
-    options: stepOptions,
-    maxParallel,
-  };
+  const { maxParallel, ...call } = options;
+  const batch: SiteBatch = { ...splitCall(call), operation, inputs, maxParallel };
   return callSite<SiteBatchResult>(site, 'siteBatch', batch, options);
 };
 
