@@ -17,13 +17,12 @@ export const contentQuery = defineQuery<ServedRelease | null>('content');
 export const retireSignal = defineSignal('retire');
 
 /**
- * Serves one release's content to the sites. Sites cannot reach the database, and manifests
- * must not ride in every deploy's history (they would multiply by the fleet size and hit
- * Temporal's history limits), so the content is loaded once into this workflow and each site
- * activity asks for its cluster's rendering through a query, which Temporal answers from this
- * workflow's state without recording anything. Releases are immutable (content-addressed), so
- * a site asks once per release and renders each cluster's copy locally: a rollout to 10,000
- * clusters costs each site one query, not one per cluster.
+ * One release's content in the control namespace. Sites read it here only in runs from before
+ * the site link; now the control plane publishes each site a copy in its own namespace
+ * (workflows/site/release.ts) and this workflow is kept for those runs. Manifests must not
+ * ride in every deploy's history (they would multiply by the fleet size and hit Temporal's
+ * history limits), so the content is loaded once and read through a query, which Temporal
+ * answers from the workflow's state without recording anything.
  */
 export async function releaseWorkflow({ releaseId }: { releaseId: string }): Promise<void> {
   const state: { content?: { objects: ObjectIdentity[]; overrides: Override[] } } = {};

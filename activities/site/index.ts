@@ -44,7 +44,7 @@ export type SiteActivityDeps = {
   clouds?: CloudAccounts | undefined;
   /** For reading release content from the release's workflow (a query; nothing recorded). */
   temporal?: Client | undefined;
-  /** How long a deploy waits for release content while the control worker cannot answer (5 min). */
+  /** How long a deploy waits for release content while no worker answers for it (5 min). */
   releaseWaitMs?: number;
   now?: () => Date;
 };
@@ -56,11 +56,12 @@ const RELEASES_CACHED = 16;
 const FINAL_CODES = new Set([3, 7, 9, 16]);
 
 /**
- * Asks the release's workflow for its content. The control worker answers that query: while
- * it is down (restarting, say) Temporal gives up on each ask after its query timeout (30 s by
- * default), so ask again, for up to `waitMs`, before a cluster's deploy fails for it; the
- * same while the workflow is still loading the content. Any other answer (the workflow does
- * not exist, the query failed in it) is final.
+ * Asks the release's workflow in this site's namespace (workflows/site/release.ts, published
+ * there by the control plane) for its content. This sub-manager's own worker answers that
+ * query; while no worker can (it is still starting, say) Temporal gives up on each ask after
+ * its query timeout (30 s by default), so ask again, for up to `waitMs`, before a cluster's
+ * deploy fails for it; the same while a workflow answers that it has no content yet. Any
+ * other answer (the workflow does not exist, the query failed in it) is final.
  */
 const patientQuery = async (temporal: Client, releaseId: string, waitMs: number): Promise<ServedRelease> => {
   const deadline = Date.now() + waitMs;
